@@ -1,0 +1,55 @@
+# 乡村振兴热线: one command to run, one to test. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Demo data goes into the embedded SQLite default only, unless LOAD_DEMO=1.
+LOAD_DEMO ?= $(if $(DATABASE_URL),0,1)
+export PYTHON
+export RASA_TELEMETRY_ENABLED ?= false
+
+.PHONY: help install db train run serve test lint typecheck validate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv with Python 3.10 and install everything (pinned by constraints.txt)
+
+$(STAMP): pyproject.toml constraints.txt
+	@py=$$(scripts/find-python310) || exit 1; \
+	if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
+	  rm -rf $(VENV) && "$$py" -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23,<26" "setuptools>=70,<71" wheel
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+db: install ## create or migrate the case database; load the demo data into the embedded default
+	$(BIN)/helpline db upgrade
+	@if [ "$(LOAD_DEMO)" = 1 ]; then $(BIN)/helpline demo load; fi
+
+train: install ## train the model unless models/ has one for the current data and config
+	$(BIN)/helpline train
+
+run: db ## start everything and open a console chat (Ctrl-C stops it all)
+	$(BIN)/helpline serve --console
+
+serve: db ## start the action server (5055) and the Rasa server with the REST channel (5005)
+	$(BIN)/helpline serve
+
+validate: install ## check the training data and domain
+	$(BIN)/rasa data validate --domain domain.yml --data data/nlu data/rules data/stories --config config.yml
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install ## mypy on our packages
+	$(BIN)/mypy
+
+test: install validate lint typecheck ## data validation, lint, type check, unit and integration tests
+	$(BIN)/python -m pytest
+
+clean: ## remove the venv, models and the embedded database
+	rm -rf $(VENV) models var .pytest_cache .ruff_cache .mypy_cache

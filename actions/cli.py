@@ -1,0 +1,247 @@
+"""The `helpline` command: database, demo data, imports, cadres, training and serving.
+
+Exit codes: 0 done; 1 refused (bad rows, a registration that conflicts); 2 bad usage or unreadable file;
+3 the environment failed (database unreachable, a server that did not start, training failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions import runtime
+from actions.db.models import HOUSEHOLD_STATUSES
+from actions.logs import configure_logging
+from actions.rendering import render
+from actions.settings import PROJECT_ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+OK, REFUSED, USAGE, ENVIRONMENT = 0, 1, 2, 3
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from actions.db.migrate import current_revision, upgrade
+
+    rt = runtime.init()
+    upgrade(rt.engine, args.revision)
+    print(f"数据库已迁移到 {current_revision(rt.engine)}({rt.engine.dialect.name})")
+    return OK
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from actions.db.migrate import current_revision
+
+    rt = runtime.init()
+    print(current_revision(rt.engine) or "(空数据库)")
+    return OK
+
+
+def _import_households(args: argparse.Namespace) -> int:
+    from actions.services.household_import import ImportFileError, import_households
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"找不到文件:{path}", file=sys.stderr)
+        return USAGE
+    rt = runtime.init()
+    try:
+        report = import_households(rt.sessions, path, skip_invalid=args.skip_invalid)
+    except ImportFileError as exc:
+        print(_file_error(exc), file=sys.stderr)
+        return USAGE
+    print(render(rt.templates, "import_report.j2", report=report, statuses=HOUSEHOLD_STATUSES))
+    return OK if report.committed else REFUSED
+
+
+def _file_error(exc: Exception) -> str:
+    code, detail = exc.args
+    return {
+        "format": f"不支持的文件类型 {detail}:请用 .csv(UTF-8 或 GBK)或 .xlsx",
+        "headers": f"表头缺少:{detail}",
+        "encoding": "文件编码既不是 UTF-8 也不是 GBK",
+        "empty": "文件是空的",
+        "xlsx": f"打不开这个 Excel 文件({detail})",
+    }.get(code, f"文件读不了:{code}")
+
+
+def _demo_load(args: argparse.Namespace) -> int:
+    from actions.services.demo import load_demo
+
+    rt = runtime.init()
+    report = load_demo(rt.sessions)
+    print(render(rt.templates, "import_report.j2", report=report.households, statuses=HOUSEHOLD_STATUSES))
+    if report.households.errors:
+        return REFUSED
+    print(f"演示干部:新建 {report.cadres_created} 名,已有 {report.cadres_existing} 名。(演示数据均为虚构)")
+    return OK
+
+
+def _cadre_add(args: argparse.Namespace) -> int:
+    from actions.services.identities import CadreError, add_cadre
+    from actions.services.regions import RegionError
+
+    rt = runtime.init()
+    try:
+        with rt.sessions.begin() as session:
+            cadre, created = add_cadre(
+                session,
+                name=args.name,
+                region_path=args.region,
+                chat_id=str(args.chat_id),
+                channel=args.channel,
+                admin=args.admin,
+                create_region=args.create_region,
+            )
+            path = cadre.region.path
+    except (CadreError, RegionError) as exc:
+        print(str(exc), file=sys.stderr)
+        return REFUSED
+    print(
+        ("已登记干部" if created else "干部已登记过,没有变化:")
+        + f"{args.name},辖区 {path},{args.channel} {args.chat_id}"
+    )
+    return OK
+
+
+def _train(args: argparse.Namespace) -> int:
+    from actions.training import train
+
+    started = time.monotonic()
+    try:
+        model, trained = train(Path(args.config), Path(args.out), force=args.force)
+    except subprocess.CalledProcessError as exc:
+        print(f"训练失败(rasa train 退出码 {exc.returncode})", file=sys.stderr)
+        return ENVIRONMENT
+    if trained:
+        print(f"训练完成:{model}(用时 {time.monotonic() - started:.1f} 秒)")
+    else:
+        print(f"模型已是最新,不用重新训练:{model}")
+    return OK
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from actions.launcher import StartupError, post_message, running_servers
+    from actions.training import model_path, train
+    from bot.console import chat
+
+    settings = Settings.from_env()
+    config = Path(args.config)
+    if args.no_train:
+        model = model_path(config, Path(args.out))
+        if not model.exists():
+            print(f"没有训练好的模型 {model}:先运行 helpline train", file=sys.stderr)
+            return ENVIRONMENT
+    else:
+        model, _ = train(config, Path(args.out))
+    # Ctrl-C, and SIGTERM from a supervisor, stop every server this command started.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    try:
+        with running_servers(
+            model,
+            rasa_port=settings.rasa_port,
+            action_port=settings.action_port,
+            log_dir=Path(args.log_dir) if args.console else None,
+        ) as rasa_url:
+            print(f"热线已启动({time.monotonic() - started:.1f} 秒):{rasa_url}/webhooks/rest/webhook", flush=True)
+            if args.console:
+                chat(lambda sender, text: post_message(rasa_url, sender, text), sender=args.sender)
+            else:
+                while True:
+                    time.sleep(3600)
+    except StartupError as exc:
+        print(f"启动失败:{exc}", file=sys.stderr)
+        return ENVIRONMENT
+    except KeyboardInterrupt:
+        pass
+    print("已停止所有服务。")
+    return OK
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from actions.launcher import post_message
+    from bot.console import chat
+
+    rasa_url = args.url or os.environ.get("RASA_URL", "http://localhost:5005")
+    chat(lambda sender, text: post_message(rasa_url, sender, text), sender=args.sender)
+    return OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helpline", description="乡村振兴热线的管理命令")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="案件数据库").add_subparsers(dest="db_command", required=True)
+    upgrade = db.add_parser("upgrade", help="建库并迁移到最新版本")
+    upgrade.add_argument("--revision", default="head")
+    upgrade.set_defaults(handler=_db_upgrade)
+    db.add_parser("current", help="显示当前迁移版本").set_defaults(handler=_db_current)
+
+    demo = sub.add_parser("demo", help="演示数据").add_subparsers(dest="demo_command", required=True)
+    demo.add_parser("load", help="载入虚构的演示农户和干部").set_defaults(handler=_demo_load)
+
+    imp = sub.add_parser("import", help="导入数据").add_subparsers(dest="import_command", required=True)
+    households = imp.add_parser("households", help="导入农户表(CSV 或 XLSX)")
+    households.add_argument("file")
+    households.add_argument("--skip-invalid", action="store_true", help="跳过有问题的行,只导入合格的行")
+    households.set_defaults(handler=_import_households)
+
+    cadre = sub.add_parser("cadre", help="干部").add_subparsers(dest="cadre_command", required=True)
+    add = cadre.add_parser("add", help="登记干部并绑定聊天账号")
+    add.add_argument("--name", required=True)
+    add.add_argument("--region", required=True, help="辖区路径,如 淄博市/淄川区/太河镇")
+    add.add_argument("--chat-id", required=True, help="聊天账号 id(Telegram 用户 id)")
+    add.add_argument("--channel", default="telegram")
+    add.add_argument("--admin", action="store_true", help="管理员干部,可在聊天里登记别的干部")
+    add.add_argument("--create-region", action="store_true", help="辖区不在库里时新建")
+    add.set_defaults(handler=_cadre_add)
+
+    for name, helptext in (("train", "需要时训练模型"), ("serve", "启动动作服务器和 Rasa 服务器")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--config", default=str(PROJECT_ROOT / "config.yml"))
+        p.add_argument("--out", default=str(PROJECT_ROOT / "models"))
+    train = sub.choices["train"]
+    train.add_argument("--force", action="store_true")
+    train.set_defaults(handler=_train)
+    serve = sub.choices["serve"]
+    serve.add_argument("--console", action="store_true", help="同时打开控制台聊天")
+    serve.add_argument("--no-train", action="store_true")
+    serve.add_argument("--sender", default=None, help="控制台聊天用的发送者 id")
+    serve.add_argument("--log-dir", default=str(PROJECT_ROOT / "var" / "log"))
+    serve.set_defaults(handler=_serve)
+
+    chat = sub.add_parser("chat", help="对运行中的热线打开控制台聊天")
+    chat.add_argument("--url", default=None)
+    chat.add_argument("--sender", default=None)
+    chat.set_defaults(handler=_chat)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(os.environ.get("LOG_LEVEL", "WARNING").upper())
+    try:
+        return int(args.handler(args))
+    except SQLAlchemyError as exc:
+        print(f"数据库出错:{type(exc).__name__}。检查 DATABASE_URL,并先运行 helpline db upgrade", file=sys.stderr)
+        return ENVIRONMENT
+    finally:
+        runtime.reset()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Helpers shared by the actions: who is writing, and replies rendered from templates."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions import runtime
+from actions.rendering import render
+from actions.services.identities import Caller, find_caller
+
+logger = logging.getLogger(__name__)
+
+
+def sender_channel(tracker: Tracker) -> str:
+    """The channel a front end reports in the message metadata (bot/ says 'telegram'), else Rasa's input channel."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    channel = metadata.get("channel") if isinstance(metadata, dict) else None
+    return str(channel or tracker.get_latest_input_channel() or "rest")
+
+
+def current_caller(tracker: Tracker) -> Caller | None:
+    """The caller as the case database knows them; None when the database cannot be reached."""
+    try:
+        with runtime.get().sessions.begin() as session:
+            return find_caller(session, sender_channel(tracker), tracker.sender_id)
+    except SQLAlchemyError:
+        logger.exception("caller lookup failed")
+        return None
+
+
+def domain_buttons(domain: dict[str, Any], response: str) -> list[dict[str, Any]]:
+    """The buttons of a static response in domain.yml, so a menu is defined once."""
+    variants = domain.get("responses", {}).get(response) or [{}]
+    return list(variants[0].get("buttons", []))
+
+
+def utter_template(
+    dispatcher: CollectingDispatcher, template: str, buttons: list[dict[str, Any]] | None = None, **context: Any
+) -> None:
+    text = render(runtime.get().templates, template, **context)
+    dispatcher.utter_message(text=text, buttons=buttons or [])

@@ -1,0 +1,1 @@
+"""Case database: models, engine and session factory, migrations."""

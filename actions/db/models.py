@@ -1,0 +1,216 @@
+"""SQLAlchemy models of the case database (SQLAlchemy 1.4, 2.0 style)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import registry, relationship
+from sqlalchemy.orm.decl_api import DeclarativeMeta
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+mapper_registry = registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+class Base(metaclass=DeclarativeMeta):
+    """Declarative base spelled out, so that type checkers see a class."""
+
+    __abstract__ = True
+    registry = mapper_registry
+    metadata = mapper_registry.metadata
+    __init__ = mapper_registry.constructor
+
+REGION_LEVELS = ("市", "区县", "乡镇", "村")
+HOUSEHOLD_STATUSES = (
+    "一般农户",
+    "脱贫户",
+    "脱贫不稳定户",
+    "边缘易致贫户",
+    "突发严重困难户",
+    "低保户",
+    "特困供养户",
+)
+ABCD_CLASSES = ("A", "B", "C", "D")
+CASE_STATUSES = ("待核实", "核实中", "纳入监测", "即时帮扶", "不予纳入", "风险消除")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Region(Base):
+    """A node of the administrative tree 市 → 区县 → 乡镇 → 村."""
+
+    __tablename__ = "regions"
+    __table_args__ = (
+        UniqueConstraint("parent_id", "name"),
+        CheckConstraint(_in("level", REGION_LEVELS), name="level"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(64), nullable=False)
+    level = Column(String(8), nullable=False)
+    parent_id = Column(ForeignKey("regions.id"), nullable=True)
+    # "淄博市/淄川区/太河镇": lets a jurisdiction select everything below it by prefix.
+    path = Column(String(255), nullable=False, unique=True)
+
+    parent = relationship("Region", remote_side=[id])
+
+
+class Household(Base):
+    """A registered household (户), located in a village."""
+
+    __tablename__ = "households"
+    __table_args__ = (
+        CheckConstraint(_in("status", HOUSEHOLD_STATUSES), name="status"),
+        CheckConstraint(
+            "abcd_class IS NULL OR " + _in("abcd_class", ABCD_CLASSES),
+            name="abcd_class",
+        ),
+        CheckConstraint("size IS NULL OR size BETWEEN 1 AND 30", name="size"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    code = Column(String(32), nullable=False, unique=True)  # 户编号
+    region_id = Column(ForeignKey("regions.id"), nullable=False, index=True)
+    status = Column(String(16), nullable=False)  # 类别
+    is_registered_poor = Column(Boolean, nullable=False, default=False)  # 建档立卡
+    abcd_class = Column(String(1), nullable=True)
+    size = Column(Integer, nullable=True)  # 家庭人口
+    is_synthetic = Column(Boolean, nullable=False, default=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    region = relationship(Region)
+    members = relationship("Person", back_populates="household", order_by="Person.id")
+
+
+class Person(Base):
+    """A member of a household."""
+
+    __tablename__ = "persons"
+
+    id = Column(Integer, primary_key=True)
+    household_id = Column(ForeignKey("households.id"), nullable=False, index=True)
+    name = Column(String(64), nullable=False)
+    id_number = Column(String(18), nullable=False, unique=True)  # 身份证号, normalised to 18 characters
+    phone = Column(String(11), nullable=True)
+    birth_date = Column(Date, nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    household = relationship(Household, back_populates="members")
+
+
+class Cadre(Base):
+    """A registered cadre; sees and works the cases of one jurisdiction."""
+
+    __tablename__ = "cadres"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(64), nullable=False)
+    region_id = Column(ForeignKey("regions.id"), nullable=False, index=True)
+    is_admin = Column(Boolean, nullable=False, default=False)
+    is_synthetic = Column(Boolean, nullable=False, default=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    region = relationship(Region)
+
+
+class ChatIdentity(Base):
+    """Which channel user is which person or cadre."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_user_id"),
+        CheckConstraint("person_id IS NOT NULL OR cadre_id IS NOT NULL", name="who"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(32), nullable=False)
+    channel_user_id = Column(String(64), nullable=False)
+    person_id = Column(ForeignKey("persons.id"), nullable=True, index=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=True, index=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    person = relationship(Person)
+    cadre = relationship(Cadre)
+
+
+class HardshipCase(Base):
+    """A self-declared hardship (自主申报) case in the monitoring workflow."""
+
+    __tablename__ = "cases"
+    __table_args__ = (CheckConstraint(_in("status", CASE_STATUSES), name="status"),)
+
+    id = Column(Integer, primary_key=True)
+    case_no = Column(String(20), nullable=False, unique=True)  # SB-2026-000123
+    household_id = Column(ForeignKey("households.id"), nullable=True, index=True)
+    person_id = Column(ForeignKey("persons.id"), nullable=True, index=True)
+    region_id = Column(ForeignKey("regions.id"), nullable=True, index=True)
+    cause = Column(String(16), nullable=True)
+    amount = Column(Numeric(12, 2), nullable=True)
+    description = Column(Text, nullable=True)
+    status = Column(String(8), nullable=False, default="待核实")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    events = relationship("CaseEvent", back_populates="case", order_by="CaseEvent.id")
+
+
+class CaseEvent(Base):
+    """One step of a case's status history."""
+
+    __tablename__ = "case_events"
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
+    from_status = Column(String(8), nullable=True)
+    to_status = Column(String(8), nullable=False)
+    note = Column(Text, nullable=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    case = relationship(HardshipCase, back_populates="events")
+
+
+class Enrollment(Base):
+    """An insurance enrollment (淄博齐惠保) for one person and one policy year."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("id_number", "product", "policy_year"),)
+
+    id = Column(Integer, primary_key=True)
+    product = Column(String(32), nullable=False)
+    policy_year = Column(Integer, nullable=False)
+    person_id = Column(ForeignKey("persons.id"), nullable=True, index=True)
+    name = Column(String(64), nullable=False)
+    id_number = Column(String(18), nullable=False)
+    phone = Column(String(11), nullable=False)
+    premium = Column(Numeric(8, 2), nullable=False)
+    verified = Column(Boolean, nullable=False, default=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)

@@ -1,0 +1,51 @@
+"""Per-process singletons (settings, engine, sessionmaker, templates), built once at start-up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from jinja2 import Environment
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from actions.db.session import make_engine, make_sessionmaker
+from actions.rendering import make_environment
+from actions.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker
+    templates: Environment
+
+
+_runtime: Runtime | None = None
+
+
+def init(settings: Settings | None = None) -> Runtime:
+    """Build the process's runtime; called from the action server's start-up hook and the CLI."""
+    global _runtime
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    _runtime = Runtime(settings, engine, make_sessionmaker(engine), make_environment())
+    logger.info("runtime ready (database backend: %s)", engine.dialect.name)
+    return _runtime
+
+
+def get() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("actions.runtime.init() has not run in this process")
+    return _runtime
+
+
+def reset() -> None:
+    """Dispose of the runtime (tests and shutdown)."""
+    global _runtime
+    if _runtime is not None:
+        _runtime.engine.dispose()
+    _runtime = None

@@ -1,0 +1,36 @@
+"""Typed settings read from environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'helpline.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; every field has an environment variable."""
+
+    database_url: str
+    rasa_url: str
+    action_port: int
+    rasa_port: int
+    log_level: str
+    handoff_contact: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or _default_database_url(),
+            rasa_url=os.environ.get("RASA_URL", "http://localhost:5005"),
+            action_port=int(os.environ.get("ACTION_PORT", "5055")),
+            rasa_port=int(os.environ.get("RASA_PORT", "5005")),
+            log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+            handoff_contact=os.environ.get("HANDOFF_CONTACT", ""),
+        )

@@ -1,0 +1,52 @@
+"""The actions' runtime on a migrated SQLite database, and trackers built as financial-demo does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+
+from actions import runtime
+from actions.db.migrate import upgrade
+from actions.settings import PROJECT_ROOT, Settings
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[runtime.Runtime]:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'actions.db'}",
+        rasa_url="http://localhost:5005",
+        action_port=5055,
+        rasa_port=5005,
+        log_level="INFO",
+        handoff_contact="",
+    )
+    current = runtime.init(settings)
+    upgrade(current.engine)
+    yield current
+    runtime.reset()
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict[str, Any]:
+    return dict(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8")))
+
+
+def make_tracker(sender: str, text: str, intent: str, channel: str = "rest", metadata: dict | None = None) -> Tracker:
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": [], "metadata": metadata or {}}
+    return Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": {},
+            "latest_message": latest,
+            "events": [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel}],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        }
+    )
