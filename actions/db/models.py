@@ -40,6 +40,7 @@ class Base(metaclass=DeclarativeMeta):
     metadata = mapper_registry.metadata
     __init__ = mapper_registry.constructor
 
+
 REGION_LEVELS = ("市", "区县", "乡镇", "村")
 HOUSEHOLD_STATUSES = (
     "一般农户",
@@ -76,7 +77,7 @@ class Region(Base):
     level = Column(String(8), nullable=False)
     parent_id = Column(ForeignKey("regions.id"), nullable=True)
     # "淄博市/淄川区/太河镇": lets a jurisdiction select everything below it by prefix.
-    path = Column(String(255), nullable=False, unique=True)
+    path = Column(String(300), nullable=False, unique=True)
 
     parent = relationship("Region", remote_side=[id])
 

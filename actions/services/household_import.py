@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from actions.services.regions import get_or_create_region
 HEADERS = ("户编号", "姓名", "身份证号", "手机", "市", "区县", "乡镇", "村", "家庭人口", "类别", "是否建档立卡")
 OPTIONAL = frozenset({"手机"})
 MAX_LENGTH = {"户编号": 32, "姓名": 64, "市": 64, "区县": 64, "乡镇": 64, "村": 64}
+_SMALL_NUMBER = re.compile(r"[0-9]{1,3}")
 TRUE_VALUES = frozenset({"是", "y", "yes", "true", "1", "√"})
 FALSE_VALUES = frozenset({"否", "n", "no", "false", "0", "×"})
 
@@ -188,7 +190,7 @@ def _row_error(number: int, cells: dict[str, str]) -> RowError | None:
         return RowError(number, "id_number", "身份证号", check.problem.value)
     if cells["手机"] and normalize_phone(cells["手机"]) is None:
         return RowError(number, "phone", "手机")
-    if not cells["家庭人口"].isdigit() or not 1 <= int(cells["家庭人口"]) <= 30:
+    if not _SMALL_NUMBER.fullmatch(cells["家庭人口"]) or not 1 <= int(cells["家庭人口"]) <= 30:
         return RowError(number, "size", "家庭人口", cells["家庭人口"])
     if cells["类别"] not in HOUSEHOLD_STATUSES:
         return RowError(number, "status", "类别", cells["类别"])

@@ -11,7 +11,9 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
 _FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＸ", "0123456789XXX")
 _SEPARATORS = re.compile(r"[\s\-_]")
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_DIGITS15 = re.compile(r"[0-9]{15}")
+_DIGITS18 = re.compile(r"[0-9]{17}[0-9X]")
 
 
 class IdProblem(str, Enum):
@@ -62,13 +64,13 @@ def validate_id_number(raw: str | None) -> IdCheck:
     if len(text) not in (15, 18):
         return IdCheck(None, IdProblem.LENGTH)
     if len(text) == 15:
-        if not text.isdigit():
+        if not _DIGITS15.fullmatch(text):
             return IdCheck(None, IdProblem.CHARACTERS)
         text17 = text[:6] + "19" + text[6:]
         text = text17 + check_digit(text17)
         from_old = True
     else:
-        if not (text[:17].isdigit() and (text[17].isdigit() or text[17] == "X")):
+        if not _DIGITS18.fullmatch(text):
             return IdCheck(None, IdProblem.CHARACTERS)
         from_old = False
     if text[0] in "09" or text[:2] == "00":

@@ -90,7 +90,7 @@ def add_cadre(
         cadre = existing.cadre
         if cadre is not None and cadre.name == name and cadre.region_id == region.id and cadre.is_admin == admin:
             return cadre, False
-        raise CadreError(f"chat id {chat_id} 已经绑定了别的用户,不能重复绑定")
+        raise CadreError(f"chat id {chat_id} 已经绑定了别的用户(或同一干部的姓名、辖区、管理员身份不同),不能重复绑定")
     cadre = Cadre(name=name, region=region, is_admin=admin)
     session.add(cadre)
     session.add(ChatIdentity(channel=channel, channel_user_id=chat_id, cadre=cadre))

@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("level", sa.String(length=8), nullable=False),
         sa.Column("parent_id", sa.Integer(), nullable=True),
-        sa.Column("path", sa.String(length=255), nullable=False),
+        sa.Column("path", sa.String(length=300), nullable=False),
         sa.CheckConstraint(
             "level IN ('市', '区县', '乡镇', '村')", name=op.f("ck_regions_level")
         ),

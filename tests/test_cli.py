@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select
+
+from actions.cli import main
+from actions.db.migrate import MIGRATIONS_DIR
+from actions.db.models import Cadre, Person
+from actions.db.session import make_engine, make_sessionmaker
+from tests.conftest import HouseholdFiles
+
+TAIHE = "淄博市/淄川区/太河镇"
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+@pytest.fixture
+def db_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    return database_url
+
+
+@pytest.fixture
+def migrated(db_env: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    return db_env
+
+
+def row_count(database_url: str, model: type) -> int:
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            return int(session.execute(select(func.count()).select_from(model)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def file_with_bad_row(files: HouseholdFiles) -> Path:
+    bad = files.row(户编号="T-0002", 身份证号="370399198001010010")
+    return files.csv([files.row(户编号="T-0001"), files.row(户编号="T-0001"), bad])
+
+
+def cadre_add(name: str, region: str, chat_id: str = "42") -> list[str]:
+    return ["cadre", "add", "--name", name, "--region", region, "--chat-id", chat_id]
+
+
+def test_db_upgrade(db_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "current"]) == 0
+    assert capsys.readouterr().out.strip() == "(空数据库)"
+
+    assert main(["db", "upgrade"]) == 0
+    assert capsys.readouterr().out.strip() == f"数据库已迁移到 {HEAD}(sqlite)"
+
+    assert main(["db", "current"]) == 0
+    assert capsys.readouterr().out.strip() == HEAD
+
+
+def test_import_with_a_bad_row_is_refused(
+    migrated: str, household_files: HouseholdFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["import", "households", str(file_with_bad_row(household_files))])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "读取 3 行,合格 2 行,有问题 1 行。" in out
+    assert "第 4 行:身份证号最后一位校验码对不上" in out
+    assert "什么都没有导入" in out
+    assert "370399198001010010" not in out
+    assert row_count(migrated, Person) == 0
+
+
+def test_import_with_skip_invalid_imports_the_good_rows(
+    migrated: str, household_files: HouseholdFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["import", "households", str(file_with_bad_row(household_files)), "--skip-invalid"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "第 4 行" in out
+    assert "已导入:新建 1 户、更新 0 户;新建 2 人、更新 0 人、没有变化 0 人。有问题的 1 行已跳过。" in out
+    assert row_count(migrated, Person) == 2
+
+
+def test_import_of_a_missing_file_is_a_usage_error(
+    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", "households", str(tmp_path / "nope.csv")]) == 2
+    assert "找不到文件" in capsys.readouterr().err
+
+
+def test_import_of_an_unsupported_file_type_is_a_usage_error(
+    migrated: str, household_files: HouseholdFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = household_files.csv([household_files.row()], name="households.json")
+
+    assert main(["import", "households", str(path)]) == 2
+    assert "不支持的文件类型 .json" in capsys.readouterr().err
+
+
+def test_import_with_missing_headers_is_a_usage_error(
+    migrated: str, household_files: HouseholdFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = household_files.csv([], header=["户编号", "姓名"])
+
+    assert main(["import", "households", str(path)]) == 2
+    assert "表头缺少:身份证号、手机" in capsys.readouterr().err
+
+
+def test_cadre_add_in_an_unknown_region_is_refused(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(cadre_add("李四", "淄博市/淄川区/不存在镇")) == 1
+    assert "淄博市/淄川区/不存在镇" in capsys.readouterr().err
+    assert row_count(migrated, Cadre) == 0
+
+
+def test_cadre_add_with_a_malformed_region_is_refused(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(cadre_add("李四", "淄博市/淄川区/太河镇/东峪村/一组")) == 1
+    assert "收到 5 级" in capsys.readouterr().err
+
+
+def test_cadre_add_after_demo_load(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "load"]) == 0
+    assert "演示干部:新建 3 名,已有 0 名" in capsys.readouterr().out
+
+    assert main(cadre_add("李四", TAIHE)) == 0
+    assert capsys.readouterr().out.strip() == f"已登记干部李四,辖区 {TAIHE},telegram 42"
+
+    assert main(cadre_add("李四", TAIHE)) == 0
+    assert capsys.readouterr().out.startswith("干部已登记过,没有变化")
+
+    assert main(cadre_add("王五", TAIHE)) == 1
+    assert "已经绑定" in capsys.readouterr().err
+    assert row_count(migrated, Cadre) == 4
+
+
+def test_demo_load_twice(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "load"]) == 0
+    capsys.readouterr()
+
+    assert main(["demo", "load"]) == 0
+    out = capsys.readouterr().out
+    assert "新建 0 户、更新 0 户;新建 0 人、更新 0 人、没有变化 31 人" in out
+    assert "演示干部:新建 0 名,已有 3 名" in out
+
+
+def test_import_into_a_database_that_was_never_migrated(
+    db_env: str, household_files: HouseholdFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = household_files.csv([household_files.row()])
+
+    assert main(["import", "households", str(path)]) == 3
+    assert "helpline db upgrade" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["db"], ["cadre", "add", "--name", "李四"]])
+def test_bad_usage_exits_with_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+
+    assert raised.value.code == 2
+    assert "usage: helpline" in capsys.readouterr().err
