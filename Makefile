@@ -10,7 +10,7 @@ LOAD_DEMO ?= $(if $(DATABASE_URL),0,1)
 export PYTHON
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install db train run serve test lint typecheck validate clean
+.PHONY: help install db train run serve test lint typecheck validate clean bench-startup
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@py=$$(scripts/find-python310) || exit 1; \
 	if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
 	  rm -rf $(VENV) && "$$py" -m venv $(VENV); fi
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=23,<26" "setuptools>=70,<71" wheel
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23,<26"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
@@ -53,3 +53,6 @@ test: install validate lint typecheck ## data validation, lint, type check, unit
 
 clean: ## remove the venv, models and the embedded database
 	rm -rf $(VENV) models var .pytest_cache .ruff_cache .mypy_cache
+
+bench-startup: install ## median training time and model load time over 3 runs (several minutes)
+	$(BIN)/python bench/startup.py --runs 3
