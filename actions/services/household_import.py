@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class MemberRow:
     size: int
     status: str
     registered_poor: bool
+    birth_date: dt.date | None
 
 
 @dataclass
@@ -212,6 +214,7 @@ def _member(number: int, cells: dict[str, str]) -> MemberRow:
         size=int(cells["家庭人口"]),
         status=cells["类别"],
         registered_poor=cells["是否建档立卡"].lower() in TRUE_VALUES,
+        birth_date=check.birth_date,
     )
 
 
@@ -235,6 +238,14 @@ def apply_members(session: Session, members: list[MemberRow], report: ImportRepo
         _upsert_person(session, household, member, report)
 
 
+def _update(row: Any, wanted: dict[str, Any]) -> bool:
+    """Set the wanted values; whether anything changed."""
+    changed = {key: value for key, value in wanted.items() if getattr(row, key) != value}
+    for key, value in changed.items():
+        setattr(row, key, value)
+    return bool(changed)
+
+
 def _upsert_household(session: Session, member: MemberRow, report: ImportReport, synthetic: bool) -> Household:
     region = get_or_create_region(session, list(member.region))
     household = session.execute(select(Household).where(Household.code == member.household_code)).scalar_one_or_none()
@@ -249,28 +260,23 @@ def _upsert_household(session: Session, member: MemberRow, report: ImportReport,
         session.add(household)
         session.flush()
         report.households_created += 1
-    elif any(getattr(household, key) != value for key, value in wanted.items()):
-        for key, value in wanted.items():
-            setattr(household, key, value)
+    elif _update(household, wanted):
         report.households_updated += 1
     return household
 
 
 def _upsert_person(session: Session, household: Household, member: MemberRow, report: ImportReport) -> None:
-    check = validate_id_number(member.id_number)
     person = session.execute(select(Person).where(Person.id_number == member.id_number)).scalar_one_or_none()
     wanted = {
         "household_id": household.id,
         "name": member.name,
         "phone": member.phone,
-        "birth_date": check.birth_date,
+        "birth_date": member.birth_date,
     }
     if person is None:
         session.add(Person(id_number=member.id_number, **wanted))
         report.persons_created += 1
-    elif any(getattr(person, key) != value for key, value in wanted.items()):
-        for key, value in wanted.items():
-            setattr(person, key, value)
+    elif _update(person, wanted):
         report.persons_updated += 1
     else:
         report.unchanged += 1

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from nlu.evidence_gate import EvidenceGate, content_tokens, known_ratio
+
+
+def message(words: list[str], intent: str | None = None, confidence: float = 0.95) -> Message:
+    msg = Message(data={TEXT: "".join(words)})
+    offset = 0
+    tokens = []
+    for word in words:
+        tokens.append(Token(word, offset))
+        offset += len(word)
+    msg.set(TOKENS_NAMES[TEXT], tokens)
+    if intent:
+        msg.set(INTENT, {"name": intent, "confidence": confidence})
+    return msg
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalModelStorage:
+    return LocalModelStorage(tmp_path)
+
+
+def trained_gate(storage: LocalModelStorage) -> EvidenceGate:
+    context = ExecutionContext(GraphSchema({}), "test")
+    resource = Resource("gate")
+    gate = EvidenceGate.create({**EvidenceGate.get_default_config()}, storage, resource, context)
+    examples = [message(["你好", "啊"], "greet"), message(["俺", "要", "找", "干部"], "human_handoff")]
+    for example in examples:
+        example.set(INTENT, example.get(INTENT)["name"])
+    gate.train(TrainingData(training_examples=examples))
+    return EvidenceGate.load({**EvidenceGate.get_default_config()}, storage, resource, context)
+
+
+def test_punctuation_and_emoji_are_not_content() -> None:
+    assert content_tokens(message(["你好", "!", "😀", "Hi"])) == ["你好", "hi"]
+
+
+def test_known_ratio_of_nothing_is_zero() -> None:
+    assert known_ratio([], frozenset({"你好"})) == 0.0
+    assert known_ratio(["你好", "周杰伦"], frozenset({"你好"})) == 0.5
+
+
+def test_vocabulary_survives_persist_and_load(storage: LocalModelStorage) -> None:
+    assert trained_gate(storage).vocabulary == frozenset({"你好", "啊", "俺", "要", "找", "干部"})
+
+
+def test_known_message_keeps_its_confidence(storage: LocalModelStorage) -> None:
+    [out] = trained_gate(storage).process([message(["俺", "找", "干部"], "human_handoff", 0.9)])
+    assert out.get(INTENT)["confidence"] == pytest.approx(0.9)
+
+
+def test_unknown_words_lower_the_confidence(storage: LocalModelStorage) -> None:
+    [out] = trained_gate(storage).process([message(["zxcvbnm"], "thanks", 0.91)])
+    assert out.get(INTENT) == {"name": "thanks", "confidence": 0.0}
+
+
+def test_half_known_message_is_scaled_not_zeroed(storage: LocalModelStorage) -> None:
+    [out] = trained_gate(storage).process([message(["你好", "周杰伦", "新歌", "啊"], "greet", 0.8)])
+    assert out.get(INTENT)["confidence"] == pytest.approx(0.8)
+    [out] = trained_gate(storage).process([message(["你好", "周杰伦", "新歌", "叫"], "greet", 0.8)])
+    assert out.get(INTENT)["confidence"] == pytest.approx(0.8 * 0.25 / 0.5)
+
+
+def test_emoji_only_message_gets_no_confidence(storage: LocalModelStorage) -> None:
+    [out] = trained_gate(storage).process([message(["😀", "😀"], "greet", 0.99)])
+    assert out.get(INTENT)["confidence"] == 0.0
