@@ -10,7 +10,7 @@ LOAD_DEMO ?= $(if $(DATABASE_URL),0,1)
 export PYTHON
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install db train run serve test lint typecheck validate clean bench-startup
+.PHONY: help install db train run serve test lint typecheck validate clean bench-startup eval-nlu
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,8 +48,14 @@ lint: install ## ruff lint and format check
 typecheck: install ## mypy on our packages
 	$(BIN)/mypy
 
-test: install validate lint typecheck ## data validation, lint, type check, unit and integration tests
+test: install validate lint typecheck ## data validation, lint, type check, unit and integration tests, NLU evaluation
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory eval-nlu
+
+eval-nlu: install ## 5-fold cross-validation of the NLU (rasa test nlu); fails below intent macro-F1 0.95
+	rm -rf var/eval-nlu
+	$(BIN)/rasa test nlu --nlu data/nlu --config config.yml --cross-validation --folds 5 --out var/eval-nlu
+	$(BIN)/python scripts/nlu_report.py var/eval-nlu --min-macro-f1 0.95
 
 clean: ## remove the venv, models and the embedded database
 	rm -rf $(VENV) models var .pytest_cache .ruff_cache .mypy_cache

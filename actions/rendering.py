@@ -20,7 +20,13 @@ def make_environment() -> Environment:
     )
     env.filters["mask_id"] = mask_id_number
     env.filters["mask_phone"] = mask_phone
+    env.filters["place"] = place
     return env
+
+
+def place(path: str | None) -> str:
+    """淄博市/临淄区 → 淄博市临淄区, as people write a place."""
+    return (path or "").replace("/", "")
 
 
 def render(env: Environment, name: str, **context: Any) -> str:

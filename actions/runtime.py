@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from actions.db.session import make_engine, make_sessionmaker
 from actions.rendering import make_environment
+from actions.services.knowledge import KnowledgeBase, load_knowledge_base
 from actions.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker
     templates: Environment
+    knowledge: KnowledgeBase
 
 
 _runtime: Runtime | None = None
@@ -32,7 +34,7 @@ def init(settings: Settings | None = None) -> Runtime:
     global _runtime
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
-    _runtime = Runtime(settings, engine, make_sessionmaker(engine), make_environment())
+    _runtime = Runtime(settings, engine, make_sessionmaker(engine), make_environment(), load_knowledge_base())
     logger.info("runtime ready (database backend: %s)", engine.dialect.name)
     return _runtime
 

@@ -13,7 +13,7 @@ from actions.settings import PROJECT_ROOT
 logger = logging.getLogger(__name__)
 
 TRAINING_DATA = ("data/nlu", "data/rules", "data/stories")
-FINGERPRINT_INPUTS = ("domain.yml", *TRAINING_DATA, "nlu/dict")
+FINGERPRINT_INPUTS = ("domain.yml", *TRAINING_DATA, "nlu/dict", "data/kb")
 
 
 def fingerprint(config: Path, root: Path = PROJECT_ROOT) -> str:

@@ -1,10 +1,10 @@
 """An NLU component that stops the classifier from being confident about words it has never seen.
 
 DIET gives some intent a high confidence even for keyboard mashing, emoji or a topic absent from the
-training data ("zxcvbnm" → thanks 0.91). This component, placed after DIETClassifier and before
-FallbackClassifier, scales the top intent's confidence by how much of the message is made of tokens
-seen in training. With too little known text, the confidence drops below the fallback threshold and
-the bot asks for clarification instead of guessing.
+training data ("zxcvbnm" → thanks 0.91). This component, placed after DIETClassifier and the entity
+extractors and before FallbackClassifier, scales the top intent's confidence by how much of the message is
+made of tokens seen in training or inside an extracted entity. With too little known text, the confidence
+drops below the fallback threshold and the bot asks for clarification instead of guessing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.constants import TOKENS_NAMES
-from rasa.shared.nlu.constants import INTENT, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -30,6 +30,16 @@ VOCABULARY_FILE = "vocabulary.json"
 def content_tokens(message: Message) -> list[str]:
     """The message's tokens that carry letters, digits or Chinese characters (not punctuation or emoji)."""
     return [t.text.lower() for t in message.get(TOKENS_NAMES[TEXT]) or [] if _CONTENT.search(t.text)]
+
+
+def entity_tokens(message: Message) -> set[str]:
+    """Content tokens inside an extracted entity (a policy or place name from the knowledge base)."""
+    spans = [(e["start"], e["end"]) for e in message.get(ENTITIES) or [] if "start" in e and "end" in e]
+    return {
+        t.text.lower()
+        for t in message.get(TOKENS_NAMES[TEXT]) or []
+        if _CONTENT.search(t.text) and any(t.start < end and start < t.end for start, end in spans)
+    }
 
 
 def known_ratio(tokens: list[str], vocabulary: frozenset[str]) -> float:
@@ -101,7 +111,8 @@ class EvidenceGate(GraphComponent, IntentClassifier):
             intent = message.get(INTENT)
             if not intent or not intent.get("name"):
                 continue
-            evidence = min(1.0, known_ratio(content_tokens(message), self.vocabulary) / floor) if floor else 1.0
+            known = self.vocabulary | entity_tokens(message)
+            evidence = min(1.0, known_ratio(content_tokens(message), known) / floor) if floor else 1.0
             if evidence < 1.0:
                 scaled = dict(intent, **{PREDICTED_CONFIDENCE_KEY: intent[PREDICTED_CONFIDENCE_KEY] * evidence})
                 message.set(INTENT, scaled, add_to_output=True)

@@ -36,12 +36,26 @@ def domain() -> dict[str, Any]:
     return dict(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8")))
 
 
-def make_tracker(sender: str, text: str, intent: str, channel: str = "rest", metadata: dict | None = None) -> Tracker:
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": [], "metadata": metadata or {}}
+def make_tracker(
+    sender: str,
+    text: str,
+    intent: str,
+    channel: str = "rest",
+    metadata: dict | None = None,
+    entities: dict[str, str] | list[tuple[str, str]] | None = None,
+    slots: dict[str, Any] | None = None,
+) -> Tracker:
+    pairs = list(entities.items()) if isinstance(entities, dict) else list(entities or [])
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.99},
+        "entities": [{"entity": name, "value": value} for name, value in pairs],
+        "metadata": metadata or {},
+    }
     return Tracker.from_dict(
         {
             "sender_id": sender,
-            "slots": {},
+            "slots": slots or {},
             "latest_message": latest,
             "events": [{"event": "user", "text": text, "parse_data": latest, "input_channel": channel}],
             "paused": False,

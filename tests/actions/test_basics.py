@@ -31,7 +31,7 @@ async def test_cadre_is_greeted_by_name_and_jurisdiction(rt: runtime.Runtime, do
     message = dispatcher.messages[0]
     assert "李&lt;b&gt;四&lt;/b&gt;同志您好" in message["text"]
     assert "淄博市/淄川区/太河镇" in message["text"]
-    assert [b["payload"] for b in message["buttons"]] == ["/help", "/human_handoff"]
+    assert [b["payload"] for b in message["buttons"]] == ["/ask_policy", "/help", "/human_handoff"]
 
 
 async def test_same_id_on_another_channel_is_not_the_cadre(rt: runtime.Runtime, domain: dict[str, Any]) -> None:

@@ -12,19 +12,19 @@ from actions.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
-HELDOUT = PROJECT_ROOT / "tests" / "nlu" / "heldout_basics.yml"
+HELDOUT = sorted((PROJECT_ROOT / "tests" / "nlu").glob("heldout_*.yml"))
 MIN_ACCURACY = 0.85
 MAX_WRONG_INTENT = 0.08
 
 
 def heldout_examples() -> list[tuple[str, str]]:
-    data = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
     examples = []
-    for block in data["nlu"]:
-        for line in block["examples"].splitlines():
-            text = line.strip().removeprefix("- ").strip()
-            if text:
-                examples.append((block["intent"], text))
+    for path in HELDOUT:
+        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
+            for line in block["examples"].splitlines():
+                text = line.strip().removeprefix("- ").strip()
+                if text:
+                    examples.append((block["intent"], text))
     return examples
 
 

@@ -34,13 +34,13 @@ def buttons(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def assert_clarification(parts: list[dict[str, Any]]) -> None:
     """A short Chinese clarification with suggestion buttons: the fallback or the out-of-scope reply."""
     assert texts(parts) in {response_text("utter_default"), response_text("utter_out_of_scope")}
-    assert {b["payload"] for b in buttons(parts)} >= {"/help", "/human_handoff"}
+    assert {b["payload"] for b in buttons(parts)} >= {"/ask_policy", "/help", "/human_handoff"}
 
 
 def test_greeting_has_menu_buttons(rasa_url: str) -> None:
     parts = post_message(rasa_url, "it-greet", "你好")
     assert "您好" in texts(parts)
-    assert [b["payload"] for b in buttons(parts)] == ["/help", "/human_handoff"]
+    assert [b["payload"] for b in buttons(parts)] == ["/ask_policy", "/help", "/human_handoff"]
 
 
 def test_registered_cadre_is_greeted_with_jurisdiction(rasa_url: str) -> None:
@@ -84,3 +84,49 @@ def test_conversation_keeps_going_after_bad_input(rasa_url: str) -> None:
     post_message(rasa_url, "it-after", "\x00\x01\x02")
     parts = post_message(rasa_url, "it-after", "谢谢")
     assert texts(parts) == response_text("utter_thanks")
+
+
+def test_dibao_standard_with_region_date_and_source(rasa_url: str) -> None:
+    text = texts(post_message(rasa_url, "it-dibao", "农村低保标准是多少"))
+    assert "5220" in text
+    assert "枣庄市" in text
+    assert "2020-07" in text
+    assert "来源:《" in text
+
+
+def test_tekun_amount(rasa_url: str) -> None:
+    text = texts(post_message(rasa_url, "it-tekun", "特困供养一年给多少钱"))
+    assert "5616" in text
+    assert "来源:《" in text
+
+
+def test_qihuibao_prices(rasa_url: str) -> None:
+    text = texts(post_message(rasa_url, "it-qhb", "齐惠保多少钱一年"))
+    assert "99" in text and "10元" in text
+    assert "淄博" in text
+    assert "来源:《" in text
+
+
+def test_yulu_says_who_it_supports(rasa_url: str) -> None:
+    text = texts(post_message(rasa_url, "it-yulu", "雨露计划资助谁"))
+    assert "中高职" in text or "中职" in text
+    assert "来源:《" in text
+
+
+def test_traditional_characters_are_understood(rasa_url: str) -> None:
+    assert "5220" in texts(post_message(rasa_url, "it-trad", "農村低保標準是多少"))
+
+
+def test_follow_up_question_keeps_the_policy(rasa_url: str) -> None:
+    post_message(rasa_url, "it-follow", "特困供养是啥")
+    text = texts(post_message(rasa_url, "it-follow", "那一年给多少钱"))
+    assert "5616" in text
+
+
+@pytest.mark.parametrize("message", ["新农合异地报销咋弄", "城乡居民养老保险一年交多少钱"])
+def test_question_outside_the_knowledge_base_gets_an_honest_reply(rasa_url: str, message: str) -> None:
+    parts = post_message(rasa_url, f"it-gap-{hash(message)}", message)
+    text = texts(parts)
+    assert "村委会" in text and "12345" in text
+    assert set(re.findall(r"\d+", text)) <= {"2020", "12345"}
+    assert "来源" not in text

@@ -1,0 +1,124 @@
+"""Policy answers from the knowledge base: aspect- and region-aware, cited, honest about gaps."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import runtime
+from actions.common import current_caller
+from actions.rendering import render
+from actions.services.answers import build_answer, split_message
+from actions.services.knowledge import KnowledgeBase, Policy, suggest
+
+POPULAR = ("dibao", "tekun", "qihuibao", "yulu")
+MENU = ("dibao", "tekun", "linshi_jiuzhu", "canji_butie", "yulu", "qihuibao", "menzhen_manxing", "gongyi_gangwei")
+MAX_ANSWERS = 2
+
+
+def policy_button(policy: Policy, aspect: str | None = None) -> dict[str, str]:
+    entities = {"policy": policy.id} | ({"aspect": aspect} if aspect else {})
+    return {"title": policy.name, "payload": f"/ask_policy{json.dumps(entities, separators=(',', ':'))}"}
+
+
+def entity_values(tracker: Tracker, entity: str) -> list[str]:
+    values: list[str] = []
+    for e in tracker.latest_message.get("entities") or []:
+        if e.get("entity") == entity and isinstance(e.get("value"), str) and e["value"] not in values:
+            values.append(e["value"])
+    return values
+
+
+def candidates(kb: KnowledgeBase, text: str) -> list[Policy]:
+    return [kb.policies[p] for p in suggest(text, kb)]
+
+
+class ActionAnswerPolicy(Action):
+    """Answers a policy question, or asks which policy, or says honestly that the helpline does not know."""
+
+    def name(self) -> str:
+        return "action_answer_policy"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        rt = runtime.get()
+        kb = rt.knowledge
+        text = str(tracker.latest_message.get("text") or "")
+        policy_ids = [p for p in entity_values(tracker, "policy") if p in kb.policies]
+        aspects = entity_values(tracker, "aspect")
+        aspect = aspects[0] if aspects else None
+        if not policy_ids and aspect and tracker.get_slot("policy") in kb.policies:
+            policy_ids = [str(tracker.get_slot("policy"))]  # a follow-up: "那咋申请呢"
+        if not policy_ids and text.startswith("/"):
+            menu = [kb.policies[p] for p in MENU if p in kb.policies]
+            dispatcher.utter_message(
+                text=render(rt.templates, "policy_menu.j2"), buttons=[policy_button(p, aspect) for p in menu]
+            )
+            return []
+        if not policy_ids:
+            return self._not_found(dispatcher, kb, text)
+        if len(policy_ids) > MAX_ANSWERS:
+            suggestions = [kb.policies[p] for p in policy_ids]
+            text = render(rt.templates, "policy_which.j2", suggestions=suggestions)
+            dispatcher.utter_message(text=text, buttons=[policy_button(p, aspect) for p in suggestions])
+            return []
+
+        caller = current_caller(tracker)
+        regions = entity_values(tracker, "region")
+        region = regions[0] if regions else (caller.village or caller.jurisdiction if caller else None)
+        for_cadre = bool(caller and caller.is_cadre)
+        for policy_id in policy_ids:
+            answer = build_answer(kb, policy_id, aspect, region, for_cadre)
+            chunks = split_message(render(rt.templates, "policy_answer.j2", a=answer))
+            buttons = [policy_button(r) for r in answer.related]
+            if not answer.detailed:
+                buttons.insert(0, {"title": "更多", "payload": policy_button(answer.policy, "more")["payload"]})
+            for chunk in chunks[:-1]:
+                dispatcher.utter_message(text=chunk)
+            dispatcher.utter_message(text=chunks[-1], buttons=buttons)
+        return [SlotSet("policy", policy_ids[0])]
+
+    @staticmethod
+    def _not_found(dispatcher: CollectingDispatcher, kb: KnowledgeBase, text: str) -> list[dict[str, Any]]:
+        templates = runtime.get().templates
+        near = candidates(kb, text)
+        if near:
+            dispatcher.utter_message(
+                text=render(templates, "policy_which.j2", suggestions=near),
+                buttons=[policy_button(p) for p in near],
+            )
+            return []
+        popular = [kb.policies[p] for p in POPULAR if p in kb.policies]
+        dispatcher.utter_message(
+            text=render(templates, "policy_not_covered.j2", suggestions=popular),
+            buttons=[policy_button(p) for p in popular],
+        )
+        return [SlotSet("policy", None)]
+
+
+class ActionClarify(Action):
+    """Low NLU confidence: offer the policies the message nearly names, else the general clarification."""
+
+    def name(self) -> str:
+        return "action_clarify"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        rt = runtime.get()
+        text = str(tracker.latest_message.get("text") or "")
+        named = [rt.knowledge.policies[p] for p in entity_values(tracker, "policy") if p in rt.knowledge.policies]
+        near = named or candidates(rt.knowledge, text)
+        if near:
+            dispatcher.utter_message(
+                text=render(rt.templates, "policy_which.j2", suggestions=near[:3]),
+                buttons=[policy_button(p) for p in near[:3]],
+            )
+        else:
+            dispatcher.utter_message(response="utter_default")
+        return []
