@@ -4,7 +4,10 @@ DIET gives some intent a high confidence even for keyboard mashing, emoji or a t
 training data ("zxcvbnm" → thanks 0.91). This component, placed after DIETClassifier and the entity
 extractors and before FallbackClassifier, scales the top intent's confidence by how much of the message is
 made of tokens seen in training or inside an extracted entity. With too little known text, the confidence
-drops below the fallback threshold and the bot asks for clarification instead of guessing.
+drops below the fallback threshold and the bot asks for clarification instead of guessing. With
+`unknown_intent` set, such a message is labelled with that intent (out_of_scope) rather than with the
+classifier's guess, and the intent ranking is rewritten to match, so every reader of the parse (the
+FallbackClassifier, `rasa test nlu`) sees one prediction.
 """
 
 from __future__ import annotations
@@ -19,11 +22,19 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.constants import TOKENS_NAMES
-from rasa.shared.nlu.constants import ENTITIES, INTENT, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 _CONTENT = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
+_HAN = re.compile(r"[\u3400-\u9fff]+")
 VOCABULARY_FILE = "vocabulary.json"
 
 
@@ -42,10 +53,22 @@ def entity_tokens(message: Message) -> set[str]:
     }
 
 
-def known_ratio(tokens: list[str], vocabulary: frozenset[str]) -> float:
+def han_characters(words: frozenset[str]) -> frozenset[str]:
+    """The characters of the all-Chinese words."""
+    return frozenset(ch for word in words if _HAN.fullmatch(word) for ch in word)
+
+
+def known_ratio(tokens: list[str], vocabulary: frozenset[str], characters: frozenset[str] = frozenset()) -> float:
+    """The share of tokens seen in training; a Chinese word also counts when each of its characters was seen.
+
+    Jieba joins common phrases into one token (非常感谢), so a new phrase of familiar characters is not
+    evidence of gibberish; letters, digits and unseen characters must match a whole training token.
+    """
     if not tokens:
         return 0.0
-    return sum(t in vocabulary for t in tokens) / len(tokens)
+    return sum(t in vocabulary or (_HAN.fullmatch(t) is not None and set(t) <= characters) for t in tokens) / len(
+        tokens
+    )
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -54,7 +77,9 @@ class EvidenceGate(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"min_known_ratio": 0.5}
+        # unknown_intent: when the scaled confidence falls below relabel_below, the message is labelled with
+        # this intent instead (it is not evidence for the classifier's pick); None keeps the pick.
+        return {"min_known_ratio": 0.5, "unknown_intent": None, "relabel_below": 0.6}
 
     def __init__(
         self,
@@ -67,6 +92,7 @@ class EvidenceGate(GraphComponent, IntentClassifier):
         self._model_storage = model_storage
         self._resource = resource
         self.vocabulary = vocabulary or frozenset()
+        self.characters = han_characters(self.vocabulary)
 
     @classmethod
     def create(
@@ -83,6 +109,7 @@ class EvidenceGate(GraphComponent, IntentClassifier):
         for example in training_data.intent_examples:
             vocabulary.update(content_tokens(example))
         self.vocabulary = frozenset(vocabulary)
+        self.characters = han_characters(self.vocabulary)
         with self._model_storage.write_to(self._resource) as directory:
             (directory / VOCABULARY_FILE).write_text(
                 json.dumps(sorted(self.vocabulary), ensure_ascii=False), encoding="utf-8"
@@ -112,8 +139,26 @@ class EvidenceGate(GraphComponent, IntentClassifier):
             if not intent or not intent.get("name"):
                 continue
             known = self.vocabulary | entity_tokens(message)
-            evidence = min(1.0, known_ratio(content_tokens(message), known) / floor) if floor else 1.0
+            evidence = min(1.0, known_ratio(content_tokens(message), known, self.characters) / floor) if floor else 1.0
             if evidence < 1.0:
-                scaled = dict(intent, **{PREDICTED_CONFIDENCE_KEY: intent[PREDICTED_CONFIDENCE_KEY] * evidence})
-                message.set(INTENT, scaled, add_to_output=True)
+                self._scale(message, intent, evidence)
         return messages
+
+    def _scale(self, message: Message, intent: dict[str, Any], evidence: float) -> None:
+        """Scale the intent and its ranking by the evidence; relabel a weak pick as the unknown intent.
+
+        The ranking stays consistent with the intent, so whatever reads it (FallbackClassifier's ambiguity
+        check, `rasa test nlu` undoing a fallback) sees the same prediction as the intent.
+        """
+        scaled = dict(intent, **{PREDICTED_CONFIDENCE_KEY: intent[PREDICTED_CONFIDENCE_KEY] * evidence})
+        ranking = [
+            dict(r, **{PREDICTED_CONFIDENCE_KEY: r[PREDICTED_CONFIDENCE_KEY] * evidence})
+            for r in message.get(INTENT_RANKING_KEY) or []
+        ]
+        unknown = self._config.get("unknown_intent")
+        if unknown and scaled[PREDICTED_CONFIDENCE_KEY] < float(self._config["relabel_below"]):
+            scaled[INTENT_NAME_KEY] = unknown
+            ranking = [dict(scaled), *(r for r in ranking if r.get(INTENT_NAME_KEY) != unknown)]
+        message.set(INTENT, scaled, add_to_output=True)
+        if ranking:
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)

@@ -8,7 +8,7 @@ from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.tokenizers.tokenizer import Token
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -77,3 +77,38 @@ def test_half_known_message_is_scaled_not_zeroed(storage: LocalModelStorage) -> 
 def test_emoji_only_message_gets_no_confidence(storage: LocalModelStorage) -> None:
     [out] = trained_gate(storage).process([message(["😀", "😀"], "greet", 0.99)])
     assert out.get(INTENT)["confidence"] == 0.0
+
+
+def test_relabels_to_the_unknown_intent_below_the_bar(storage: LocalModelStorage) -> None:
+    gate = trained_gate(storage)
+    gate._config = {**gate._config, "unknown_intent": "out_of_scope", "relabel_below": 0.6}
+    [out] = gate.process([message(["zxcvbnm"], "thanks", 0.91)])
+    assert out.get(INTENT) == {"name": "out_of_scope", "confidence": 0.0}
+    [out] = gate.process([message(["你好", "周杰伦", "新歌", "叫"], "greet", 0.95)])
+    assert out.get(INTENT)["name"] == "out_of_scope"
+    assert out.get(INTENT)["confidence"] == pytest.approx(0.95 * 0.5)
+
+
+def test_keeps_the_pick_when_scaled_confidence_stays_high(storage: LocalModelStorage) -> None:
+    gate = trained_gate(storage)
+    gate._config = {**gate._config, "unknown_intent": "out_of_scope", "relabel_below": 0.3}
+    [out] = gate.process([message(["你好", "周杰伦", "新歌", "叫"], "greet", 0.95)])
+    assert out.get(INTENT) == {"name": "greet", "confidence": pytest.approx(0.475)}
+
+
+def test_ranking_follows_the_relabelled_intent(storage: LocalModelStorage) -> None:
+    gate = trained_gate(storage)
+    gate._config = {**gate._config, "unknown_intent": "out_of_scope", "relabel_below": 0.6}
+    msg = message(["zxcvbnm", "qwerty", "你好"], "thanks", 0.8)
+    msg.set(INTENT_RANKING_KEY, [{"name": "thanks", "confidence": 0.8}, {"name": "out_of_scope", "confidence": 0.2}])
+    [out] = gate.process([msg])
+    assert [r["name"] for r in out.get(INTENT_RANKING_KEY)] == ["out_of_scope", "thanks"]
+    assert out.get(INTENT_RANKING_KEY)[0] == out.get(INTENT)
+    assert out.get(INTENT_RANKING_KEY)[1]["confidence"] == pytest.approx(0.8 * (1 / 3) / 0.5)
+
+
+def test_ranking_is_scaled_with_the_intent(storage: LocalModelStorage) -> None:
+    msg = message(["你好", "周杰伦", "新歌", "叫"], "greet", 0.8)
+    msg.set(INTENT_RANKING_KEY, [{"name": "greet", "confidence": 0.8}, {"name": "thanks", "confidence": 0.2}])
+    [out] = trained_gate(storage).process([msg])
+    assert [r["confidence"] for r in out.get(INTENT_RANKING_KEY)] == pytest.approx([0.4, 0.1])
