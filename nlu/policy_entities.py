@@ -28,6 +28,12 @@ MAPS_FILE = "terms.json"
 ENTITY_TYPES = ("policy", "region", "aspect")
 
 
+def knowledge_base_terms(directory: Path) -> dict[str, dict[str, str]]:
+    """Normalised name → value for each entity type: policy aliases, place names, aspect words."""
+    kb = load_knowledge_base(directory)
+    return {"policy": kb.aliases, "region": kb.region_aliases, "aspect": kb.aspect_words}
+
+
 def _original_span(text: str, start: int, end: int) -> tuple[int, int]:
     """Map offsets in the white-space-free text back to the original text."""
     positions = [i for i, ch in enumerate(text) if not ch.isspace()]
@@ -65,8 +71,7 @@ class PolicyEntityExtractor(GraphComponent, EntityExtractorMixin):
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
-        kb = load_knowledge_base(Path(self._config["knowledge_base"]))
-        self.terms = {"policy": kb.aliases, "region": kb.region_aliases, "aspect": kb.aspect_words}
+        self.terms = knowledge_base_terms(Path(self._config["knowledge_base"]))
         with self._model_storage.write_to(self._resource) as directory:
             (directory / MAPS_FILE).write_text(json.dumps(self.terms, ensure_ascii=False), encoding="utf-8")
         return self._resource
