@@ -52,8 +52,9 @@ class ActionAnswerPolicy(Action):
         policy_ids = [p for p in entity_values(tracker, "policy") if p in kb.policies]
         aspects = entity_values(tracker, "aspect")
         aspect = aspects[0] if aspects else None
-        if not policy_ids and aspect and tracker.get_slot("policy") in kb.policies:
-            policy_ids = [str(tracker.get_slot("policy"))]  # a follow-up: "那咋申请呢"
+        regions = entity_values(tracker, "region")
+        if not policy_ids and (aspect or regions) and tracker.get_slot("policy") in kb.policies:
+            policy_ids = [str(tracker.get_slot("policy"))]  # a follow-up: "那咋申请呢", "淄博有没有"
         if not policy_ids and text.startswith("/"):
             menu = [kb.policies[p] for p in MENU if p in kb.policies]
             dispatcher.utter_message(
@@ -69,7 +70,6 @@ class ActionAnswerPolicy(Action):
             return []
 
         caller = current_caller(tracker)
-        regions = entity_values(tracker, "region")
         region = regions[0] if regions else (caller.village or caller.jurisdiction if caller else None)
         for_cadre = bool(caller and caller.is_cadre)
         for policy_id in policy_ids:

@@ -90,6 +90,21 @@ async def test_follow_up_aspect_uses_the_policy_in_the_slot(rt: runtime.Runtime,
     assert text.startswith("<b>雨露计划</b>")
 
 
+async def test_follow_up_region_uses_the_policy_in_the_slot(rt: runtime.Runtime, domain: dict[str, Any]) -> None:
+    tracker = make_tracker(
+        "u", "那淄川有没有", "ask_policy", entities={"region": "淄博市/淄川区"}, slots={"policy": "dibao"}
+    )
+    text = all_text((await answer(tracker, domain))[0])
+    assert text.startswith("<b>农村低保</b>(枣庄市)")
+    assert "淄博市淄川区" in text
+
+
+async def test_a_general_question_does_not_reuse_the_slot(rt: runtime.Runtime, domain: dict[str, Any]) -> None:
+    tracker = make_tracker("u", "有啥补贴能领", "ask_policy", slots={"policy": "dibao"})
+    text = all_text((await answer(tracker, domain))[0])
+    assert "农村低保</b>" not in text
+
+
 async def test_many_policies_at_once_are_asked_about(rt: runtime.Runtime, domain: dict[str, Any]) -> None:
     tracker = make_tracker(
         "u", "低保特困临时救助都说说", "ask_policy",

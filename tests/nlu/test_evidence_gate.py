@@ -6,23 +6,16 @@ import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
-from rasa.nlu.constants import TOKENS_NAMES
-from rasa.nlu.tokenizers.tokenizer import Token
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.evidence_gate import EvidenceGate, content_tokens, known_ratio
+from tests.nlu.helpers import tokenized
 
 
 def message(words: list[str], intent: str | None = None, confidence: float = 0.95) -> Message:
-    msg = Message(data={TEXT: "".join(words)})
-    offset = 0
-    tokens = []
-    for word in words:
-        tokens.append(Token(word, offset))
-        offset += len(word)
-    msg.set(TOKENS_NAMES[TEXT], tokens)
+    msg = tokenized(words)
     if intent:
         msg.set(INTENT, {"name": intent, "confidence": confidence})
     return msg

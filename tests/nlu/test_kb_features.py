@@ -6,25 +6,12 @@ import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
-from rasa.nlu.constants import TOKENS_NAMES
-from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.shared.nlu.constants import TEXT
-from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from actions.settings import PROJECT_ROOT
 from nlu.kb_features import KnowledgeBaseFeaturizer, alternation
-
-
-def message(words: list[str]) -> Message:
-    msg = Message(data={TEXT: "".join(words)})
-    offset = 0
-    tokens = []
-    for word in words:
-        tokens.append(Token(word, offset))
-        offset += len(word)
-    msg.set(TOKENS_NAMES[TEXT], tokens)
-    return msg
+from tests.nlu.helpers import tokenized
 
 
 @pytest.fixture
@@ -38,7 +25,7 @@ def featurizer(tmp_path: Path) -> KnowledgeBaseFeaturizer:
 
 
 def features(featurizer: KnowledgeBaseFeaturizer, words: list[str]) -> tuple[list[list[float]], list[float]]:
-    [msg] = featurizer.process([message(words)])
+    [msg] = featurizer.process([tokenized(words)])
     sequence, sentence = msg.get_sparse_features(TEXT)
     assert sequence is not None and sentence is not None
     return sequence.features.toarray().tolist(), sentence.features.toarray()[0].tolist()
