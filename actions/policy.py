@@ -13,6 +13,7 @@ from actions import runtime
 from actions.common import current_caller
 from actions.rendering import render
 from actions.services.answers import build_answer, split_message
+from actions.services.follow_up import is_follow_up
 from actions.services.knowledge import KnowledgeBase, Policy, suggest
 
 POPULAR = ("dibao", "tekun", "qihuibao", "yulu")
@@ -31,6 +32,14 @@ def entity_values(tracker: Tracker, entity: str) -> list[str]:
         if e.get("entity") == entity and isinstance(e.get("value"), str) and e["value"] not in values:
             values.append(e["value"])
     return values
+
+
+def entity_spans(tracker: Tracker) -> list[tuple[int, int]]:
+    return [
+        (e["start"], e["end"])
+        for e in tracker.latest_message.get("entities") or []
+        if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)
+    ]
 
 
 def candidates(kb: KnowledgeBase, text: str) -> list[Policy]:
@@ -53,8 +62,13 @@ class ActionAnswerPolicy(Action):
         aspects = entity_values(tracker, "aspect")
         aspect = aspects[0] if aspects else None
         regions = entity_values(tracker, "region")
-        if not policy_ids and (aspect or regions) and tracker.get_slot("policy") in kb.policies:
-            policy_ids = [str(tracker.get_slot("policy"))]  # a follow-up: "那咋申请呢", "淄博有没有"
+        if (
+            not policy_ids
+            and (aspect or regions)
+            and tracker.get_slot("policy") in kb.policies
+            and is_follow_up(text, entity_spans(tracker))
+        ):
+            policy_ids = [str(tracker.get_slot("policy"))]  # "那咋申请呢", "淄博有没有"; not "宅基地咋申请"
         if not policy_ids and text.startswith("/"):
             menu = [kb.policies[p] for p in MENU if p in kb.policies]
             dispatcher.utter_message(

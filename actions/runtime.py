@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from actions.db.session import make_engine, make_sessionmaker
 from actions.rendering import make_environment
+from actions.services import follow_up
 from actions.services.knowledge import KnowledgeBase, load_knowledge_base
 from actions.settings import Settings
 
@@ -35,6 +36,7 @@ def init(settings: Settings | None = None) -> Runtime:
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
     _runtime = Runtime(settings, engine, make_sessionmaker(engine), make_environment(), load_knowledge_base())
+    follow_up.warm_up()
     logger.info("runtime ready (database backend: %s)", engine.dialect.name)
     return _runtime
 

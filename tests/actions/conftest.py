@@ -36,20 +36,25 @@ def domain() -> dict[str, Any]:
     return dict(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8")))
 
 
+def entity(name: str, value: str, start: int | None = None, end: int | None = None) -> dict[str, Any]:
+    """An extracted entity; with start and end when the test needs its place in the text."""
+    return {"entity": name, "value": value} | ({"start": start, "end": end} if start is not None else {})
+
+
 def make_tracker(
     sender: str,
     text: str,
     intent: str,
     channel: str = "rest",
     metadata: dict | None = None,
-    entities: dict[str, str] | list[tuple[str, str]] | None = None,
+    entities: dict[str, str] | list[tuple[str, str]] | list[tuple[str, str, int, int]] | None = None,
     slots: dict[str, Any] | None = None,
 ) -> Tracker:
     pairs = list(entities.items()) if isinstance(entities, dict) else list(entities or [])
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.99},
-        "entities": [{"entity": name, "value": value} for name, value in pairs],
+        "entities": [entity(*pair) for pair in pairs],
         "metadata": metadata or {},
     }
     return Tracker.from_dict(

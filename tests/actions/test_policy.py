@@ -91,12 +91,21 @@ async def test_follow_up_aspect_uses_the_policy_in_the_slot(rt: runtime.Runtime,
 
 
 async def test_follow_up_region_uses_the_policy_in_the_slot(rt: runtime.Runtime, domain: dict[str, Any]) -> None:
-    tracker = make_tracker(
-        "u", "那淄川有没有", "ask_policy", entities={"region": "淄博市/淄川区"}, slots={"policy": "dibao"}
-    )
+    entities = [("region", "淄博市/淄川区", 1, 3)]
+    tracker = make_tracker("u", "那淄川有没有", "ask_policy", entities=entities, slots={"policy": "dibao"})
     text = all_text((await answer(tracker, domain))[0])
     assert text.startswith("<b>农村低保</b>(枣庄市)")
     assert "淄博市淄川区" in text
+
+
+async def test_another_programme_is_not_answered_with_the_last_one(rt: runtime.Runtime, domain: dict[str, Any]) -> None:
+    entities = [("aspect", "apply", 8, 10)]
+    tracker = make_tracker("u", "城乡居民养老保险咋交", "ask_policy", entities=entities, slots={"policy": "yulu"})
+    messages, events = await answer(tracker, domain)
+    text = all_text(messages)
+    assert "雨露计划</b>" not in text
+    assert "12345" in text
+    assert events == [{"event": "slot", "timestamp": None, "name": "policy", "value": None}]
 
 
 async def test_a_general_question_does_not_reuse_the_slot(rt: runtime.Runtime, domain: dict[str, Any]) -> None:

@@ -130,3 +130,9 @@ def test_question_outside_the_knowledge_base_gets_an_honest_reply(rasa_url: str,
     assert "村委会" in text and "12345" in text
     assert set(re.findall(r"\d+", text)) <= {"2020", "12345"}
     assert "来源" not in text
+
+
+def test_uncovered_question_after_an_answer_does_not_get_that_answer(rasa_url: str) -> None:
+    post_message(rasa_url, "it-gap-after", "雨露计划资助谁")
+    text = texts(post_message(rasa_url, "it-gap-after", "城乡居民养老保险咋交"))
+    assert "雨露计划" not in text and "12345" in text
