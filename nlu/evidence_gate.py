@@ -66,9 +66,8 @@ def known_ratio(tokens: list[str], vocabulary: frozenset[str], characters: froze
     """
     if not tokens:
         return 0.0
-    return sum(t in vocabulary or (_HAN.fullmatch(t) is not None and set(t) <= characters) for t in tokens) / len(
-        tokens
-    )
+    known = [t in vocabulary or (_HAN.fullmatch(t) is not None and set(t) <= characters) for t in tokens]
+    return sum(known) / len(tokens)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
