@@ -13,7 +13,13 @@ from actions.settings import PROJECT_ROOT
 logger = logging.getLogger(__name__)
 
 TRAINING_DATA = ("data/nlu", "data/rules", "data/stories")
-FINGERPRINT_INPUTS = ("domain.yml", *TRAINING_DATA, "nlu/dict", "data/kb")
+# nlu/ holds the custom components and the jieba dictionary; data/kb feeds the KB featurizer and extractor.
+FINGERPRINT_INPUTS = ("domain.yml", *TRAINING_DATA, "nlu", "data/kb")
+
+
+def is_input(path: Path) -> bool:
+    """A source file a model depends on (not Python's byte-code cache)."""
+    return path.is_file() and "__pycache__" not in path.parts
 
 
 def fingerprint(config: Path, root: Path = PROJECT_ROOT) -> str:
@@ -24,7 +30,7 @@ def fingerprint(config: Path, root: Path = PROJECT_ROOT) -> str:
     inputs: list[Path] = []
     for name in FINGERPRINT_INPUTS:
         path = root / name
-        inputs.extend([path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()))
+        inputs.extend([path] if path.is_file() else sorted(p for p in path.rglob("*") if is_input(p)))
     files = [config, *inputs]
     for path in files:
         digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
