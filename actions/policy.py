@@ -19,11 +19,20 @@ from actions.services.knowledge import KnowledgeBase, Policy, suggest
 POPULAR = ("dibao", "tekun", "qihuibao", "yulu")
 MENU = ("dibao", "tekun", "linshi_jiuzhu", "canji_butie", "yulu", "qihuibao", "menzhen_manxing", "gongyi_gangwei")
 MAX_ANSWERS = 2
+CALLBACK_DATA_LIMIT = 64  # bytes of a Telegram button's callback_data
 
 
-def policy_button(policy: Policy, aspect: str | None = None) -> dict[str, str]:
+def policy_button(policy: Policy, aspect: str | None = None, region: str | None = None) -> dict[str, str]:
+    """A button that asks about the policy; the region goes along when it fits Telegram's 64-byte limit."""
     entities = {"policy": policy.id} | ({"aspect": aspect} if aspect else {})
-    return {"title": policy.name, "payload": f"/ask_policy{json.dumps(entities, separators=(',', ':'))}"}
+    payload = f"/ask_policy{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
+    if region:
+        with_region = (
+            f"/ask_policy{json.dumps(entities | {'region': region}, ensure_ascii=False, separators=(',', ':'))}"
+        )
+        if len(with_region.encode()) <= CALLBACK_DATA_LIMIT:
+            payload = with_region
+    return {"title": policy.name, "payload": payload}
 
 
 def entity_values(tracker: Tracker, entity: str) -> list[str]:
@@ -40,6 +49,16 @@ def entity_spans(tracker: Tracker) -> list[tuple[int, int]]:
         for e in tracker.latest_message.get("entities") or []
         if isinstance(e.get("start"), int) and isinstance(e.get("end"), int)
     ]
+
+
+def follow_up_policy(tracker: Tracker, kb: KnowledgeBase) -> str | None:
+    """The policy in the slot when the message asks more about it: "那咋申请呢", "淄博有没有", not "宅基地咋申请"."""
+    policy = tracker.get_slot("policy")
+    asks_more = entity_values(tracker, "aspect") or entity_values(tracker, "region")
+    text = str(tracker.latest_message.get("text") or "")
+    if policy in kb.policies and asks_more and is_follow_up(text, entity_spans(tracker)):
+        return str(policy)
+    return None
 
 
 def candidates(kb: KnowledgeBase, text: str) -> list[Policy]:
@@ -62,13 +81,9 @@ class ActionAnswerPolicy(Action):
         aspects = entity_values(tracker, "aspect")
         aspect = aspects[0] if aspects else None
         regions = entity_values(tracker, "region")
-        if (
-            not policy_ids
-            and (aspect or regions)
-            and tracker.get_slot("policy") in kb.policies
-            and is_follow_up(text, entity_spans(tracker))
-        ):
-            policy_ids = [str(tracker.get_slot("policy"))]  # "那咋申请呢", "淄博有没有"; not "宅基地咋申请"
+        followed = follow_up_policy(tracker, kb)
+        if not policy_ids and followed:
+            policy_ids = [followed]
         if not policy_ids and text.startswith("/"):
             menu = [kb.policies[p] for p in MENU if p in kb.policies]
             dispatcher.utter_message(
@@ -116,7 +131,8 @@ class ActionAnswerPolicy(Action):
 
 
 class ActionClarify(Action):
-    """Low NLU confidence: offer the policies the message nearly names, else the general clarification."""
+    """Low NLU confidence: offer the policies the message nearly names or the one it follows up, else the
+    general clarification."""
 
     def name(self) -> str:
         return "action_clarify"
@@ -126,9 +142,18 @@ class ActionClarify(Action):
     ) -> list[dict[str, Any]]:
         rt = runtime.get()
         text = str(tracker.latest_message.get("text") or "")
-        named = [rt.knowledge.policies[p] for p in entity_values(tracker, "policy") if p in rt.knowledge.policies]
-        near = named or candidates(rt.knowledge, text)
-        if near:
+        kb = rt.knowledge
+        named = [kb.policies[p] for p in entity_values(tracker, "policy") if p in kb.policies]
+        near = named or candidates(kb, text)
+        followed = None if near else follow_up_policy(tracker, kb)
+        if followed:
+            aspects, regions = entity_values(tracker, "aspect"), entity_values(tracker, "region")
+            policy = kb.policies[followed]
+            dispatcher.utter_message(
+                text=render(rt.templates, "policy_which.j2", suggestions=[policy]),
+                buttons=[policy_button(policy, aspects[0] if aspects else None, regions[0] if regions else None)],
+            )
+        elif near:
             dispatcher.utter_message(
                 text=render(rt.templates, "policy_which.j2", suggestions=near[:3]),
                 buttons=[policy_button(p) for p in near[:3]],

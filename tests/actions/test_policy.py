@@ -8,7 +8,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import runtime
-from actions.policy import ActionAnswerPolicy, ActionClarify
+from actions.policy import ActionAnswerPolicy, ActionClarify, policy_button
 from actions.services.answers import TELEGRAM_LIMIT
 from actions.services.identities import add_cadre
 from actions.services.regions import get_or_create_region
@@ -157,3 +157,32 @@ async def test_clarify_without_candidates_uses_the_general_reply(rt: runtime.Run
     dispatcher = CollectingDispatcher()
     await ActionClarify().run(dispatcher, make_tracker("u", "qwerty", "nlu_fallback"), domain)
     assert dispatcher.messages[0]["response"] == "utter_default"
+
+
+async def test_clarify_offers_the_policy_a_vague_follow_up_is_about(
+    rt: runtime.Runtime, domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    entities = [("region", "淄博市/淄川区", 0, 2)]
+    tracker = make_tracker("u", "淄川有没有", "nlu_fallback", entities=entities, slots={"policy": "tekun"})
+    await ActionClarify().run(dispatcher, tracker, domain)
+    [button] = dispatcher.messages[0]["buttons"]
+    assert button["title"] == "特困供养"
+    assert json.loads(button["payload"].removeprefix("/ask_policy")) == {"policy": "tekun", "region": "淄博市/淄川区"}
+    assert len(button["payload"].encode()) <= 64
+
+
+async def test_clarify_does_not_follow_up_a_question_about_something_else(
+    rt: runtime.Runtime, domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    entities = [("aspect", "apply", 3, 5)]
+    tracker = make_tracker("u", "宅基地咋申请", "nlu_fallback", entities=entities, slots={"policy": "tekun"})
+    await ActionClarify().run(dispatcher, tracker, domain)
+    assert dispatcher.messages[0]["response"] == "utter_default"
+
+
+def test_a_region_too_long_for_a_button_is_left_out(rt: runtime.Runtime) -> None:
+    policy = rt.knowledge.policies["zichuan_jiance"]
+    button = policy_button(policy, "amount", "淄博市/淄川区/太河镇/某某村民委员会")
+    assert json.loads(button["payload"].removeprefix("/ask_policy")) == {"policy": "zichuan_jiance", "aspect": "amount"}
