@@ -21,6 +21,12 @@ async def answer(tracker: Any, domain: dict[str, Any]) -> tuple[list[dict[str, A
     return dispatcher.messages, events
 
 
+async def clarify(tracker: Any, domain: dict[str, Any]) -> list[dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    await ActionClarify().run(dispatcher, tracker, domain)
+    return dispatcher.messages
+
+
 def all_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(m.get("text") or "" for m in messages)
 
@@ -148,25 +154,21 @@ async def test_every_entry_renders_for_every_aspect_within_telegram_limits(
 
 
 async def test_clarify_offers_near_policies(rt: runtime.Runtime, domain: dict[str, Any]) -> None:
-    dispatcher = CollectingDispatcher()
-    await ActionClarify().run(dispatcher, make_tracker("u", "那个齐回保", "nlu_fallback"), domain)
-    assert '/ask_policy{"policy":"qihuibao"}' in [b["payload"] for b in dispatcher.messages[0]["buttons"]]
+    messages = await clarify(make_tracker("u", "那个齐回保", "nlu_fallback"), domain)
+    assert '/ask_policy{"policy":"qihuibao"}' in [b["payload"] for b in messages[0]["buttons"]]
 
 
 async def test_clarify_without_candidates_uses_the_general_reply(rt: runtime.Runtime, domain: dict[str, Any]) -> None:
-    dispatcher = CollectingDispatcher()
-    await ActionClarify().run(dispatcher, make_tracker("u", "qwerty", "nlu_fallback"), domain)
-    assert dispatcher.messages[0]["response"] == "utter_default"
+    messages = await clarify(make_tracker("u", "qwerty", "nlu_fallback"), domain)
+    assert messages[0]["response"] == "utter_default"
 
 
 async def test_clarify_offers_the_policy_a_vague_follow_up_is_about(
     rt: runtime.Runtime, domain: dict[str, Any]
 ) -> None:
-    dispatcher = CollectingDispatcher()
     entities = [("region", "淄博市/淄川区", 0, 2)]
     tracker = make_tracker("u", "淄川有没有", "nlu_fallback", entities=entities, slots={"policy": "tekun"})
-    await ActionClarify().run(dispatcher, tracker, domain)
-    [button] = dispatcher.messages[0]["buttons"]
+    [button] = (await clarify(tracker, domain))[0]["buttons"]
     assert button["title"] == "特困供养"
     assert json.loads(button["payload"].removeprefix("/ask_policy")) == {"policy": "tekun", "region": "淄博市/淄川区"}
     assert len(button["payload"].encode()) <= 64
@@ -175,11 +177,9 @@ async def test_clarify_offers_the_policy_a_vague_follow_up_is_about(
 async def test_clarify_does_not_follow_up_a_question_about_something_else(
     rt: runtime.Runtime, domain: dict[str, Any]
 ) -> None:
-    dispatcher = CollectingDispatcher()
     entities = [("aspect", "apply", 3, 5)]
     tracker = make_tracker("u", "宅基地咋申请", "nlu_fallback", entities=entities, slots={"policy": "tekun"})
-    await ActionClarify().run(dispatcher, tracker, domain)
-    assert dispatcher.messages[0]["response"] == "utter_default"
+    assert (await clarify(tracker, domain))[0]["response"] == "utter_default"
 
 
 def test_a_region_too_long_for_a_button_is_left_out(rt: runtime.Runtime) -> None:
