@@ -22,16 +22,16 @@ MAX_ANSWERS = 2
 CALLBACK_DATA_LIMIT = 64  # bytes of a Telegram button's callback_data
 
 
+def intent_payload(entities: dict[str, str]) -> str:
+    return f"/ask_policy{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
+
+
 def policy_button(policy: Policy, aspect: str | None = None, region: str | None = None) -> dict[str, str]:
     """A button that asks about the policy; the region goes along when it fits Telegram's 64-byte limit."""
     entities = {"policy": policy.id} | ({"aspect": aspect} if aspect else {})
-    payload = f"/ask_policy{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
-    if region:
-        with_region = (
-            f"/ask_policy{json.dumps(entities | {'region': region}, ensure_ascii=False, separators=(',', ':'))}"
-        )
-        if len(with_region.encode()) <= CALLBACK_DATA_LIMIT:
-            payload = with_region
+    payload = intent_payload(entities)
+    if region and len(intent_payload(entities | {"region": region}).encode()) <= CALLBACK_DATA_LIMIT:
+        payload = intent_payload(entities | {"region": region})
     return {"title": policy.name, "payload": payload}
 
 
@@ -81,9 +81,9 @@ class ActionAnswerPolicy(Action):
         aspects = entity_values(tracker, "aspect")
         aspect = aspects[0] if aspects else None
         regions = entity_values(tracker, "region")
-        followed = follow_up_policy(tracker, kb)
-        if not policy_ids and followed:
-            policy_ids = [followed]
+        if not policy_ids:
+            followed = follow_up_policy(tracker, kb)
+            policy_ids = [followed] if followed else []
         if not policy_ids and text.startswith("/"):
             menu = [kb.policies[p] for p in MENU if p in kb.policies]
             dispatcher.utter_message(
