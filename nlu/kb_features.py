@@ -1,7 +1,7 @@
 """Featurizer that tells the intent classifier whether a message names a programme of the knowledge base.
 
-DIET sees words and character n-grams; with a few hundred examples it cannot know that 孝善基金 is a
-policy while 淘宝退货 is not, so "孝善基金咋弄" and "淘宝退货咋弄" look alike. This component adds one
+The intent classifier sees words and character n-grams; from a few thousand examples it cannot know that
+孝善基金 is a policy while 淘宝退货 is not, so "孝善基金咋弄" and "淘宝退货咋弄" look alike. This component adds one
 feature per entity type (by default only `policy`): set on the tokens inside a knowledge-base name and on
 the sentence. It is Rasa's RegexFeaturizer with its patterns built from data/kb instead of lookup tables,
 copied into the model at training time like the entity extractor's names.

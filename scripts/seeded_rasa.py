@@ -3,7 +3,7 @@
     python scripts/seeded_rasa.py [--seed N] test nlu --cross-validation ...
 
 `rasa test nlu --cross-validation` draws its folds with an unseeded StratifiedKFold, so two runs score
-different splits of the same data. Seeding the global generators fixes the folds, and DIET's own
+different splits of the same data. Seeding the global generators fixes the folds, and the classifier's own
 random_seed fixes its training, so the evaluation gives the same figures from run to run.
 """
 
