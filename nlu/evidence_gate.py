@@ -1,12 +1,12 @@
 """An NLU component that stops the classifier from being confident about words it has never seen.
 
-DIET gives some intent a high confidence even for keyboard mashing, emoji or a topic absent from the
-training data ("zxcvbnm" → thanks 0.91). This component, placed after DIETClassifier and the entity
-extractors and before FallbackClassifier, scales the top intent's confidence by how much of the message is
-made of tokens seen in training or inside an extracted entity. With too little known text, the confidence
-drops below the fallback threshold and the bot asks for clarification instead of guessing. With
-`unknown_intent` set, such a message is labelled with that intent (out_of_scope) rather than with the
-classifier's guess, and the intent ranking is rewritten to match, so every reader of the parse (the
+An intent classifier can give some intent a high confidence for keyboard mashing, emoji or a topic absent
+from the training data (DIET once said "zxcvbnm" → thanks 0.91). This component, placed after the intent
+classifier and the entity extractors and before FallbackClassifier, scales the top intent's confidence by
+how much of the message is made of tokens seen in training or inside an extracted entity. With too little
+known text, the confidence drops below the fallback threshold and the bot asks for clarification instead of
+guessing. With `unknown_intent` set, such a message is labelled with that intent (out_of_scope) rather than
+with the classifier's guess, and the intent ranking is rewritten to match, so every reader of the parse (the
 FallbackClassifier, `rasa test nlu`) sees one prediction.
 """
 
@@ -35,6 +35,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 _CONTENT = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
 _HAN = re.compile(r"[\u3400-\u9fff]+")
+_LETTERS = re.compile(r"[0-9a-z]+")
 VOCABULARY_FILE = "vocabulary.json"
 
 
@@ -58,15 +59,38 @@ def han_characters(words: frozenset[str]) -> frozenset[str]:
     return frozenset(ch for word in words if _HAN.fullmatch(word) for ch in word)
 
 
-def known_ratio(tokens: list[str], vocabulary: frozenset[str], characters: frozenset[str] = frozenset()) -> float:
-    """The share of tokens seen in training; a Chinese word also counts when each of its characters was seen.
+def letter_trigrams(words: frozenset[str]) -> frozenset[str]:
+    """The three-character pieces of the words written in letters and digits (pinyin, English, numbers)."""
+    return frozenset(word[i : i + 3] for word in words if _LETTERS.fullmatch(word) for i in range(len(word) - 2))
+
+
+def _familiar_letters(token: str, trigrams: frozenset[str]) -> bool:
+    """At least half of a letters-and-digits token's trigrams were seen (byebye, haodehaode; not zxcvbnm)."""
+    if not _LETTERS.fullmatch(token) or len(token) < 3:
+        return False
+    pieces = [token[i : i + 3] for i in range(len(token) - 2)]
+    return sum(p in trigrams for p in pieces) * 2 >= len(pieces)
+
+
+def known_ratio(
+    tokens: list[str],
+    vocabulary: frozenset[str],
+    characters: frozenset[str] = frozenset(),
+    trigrams: frozenset[str] = frozenset(),
+) -> float:
+    """The share of tokens seen in training, or made of familiar pieces.
 
     Jieba joins common phrases into one token (非常感谢), so a new phrase of familiar characters is not
-    evidence of gibberish; letters, digits and unseen characters must match a whole training token.
+    evidence of gibberish; a Chinese word counts when each of its characters was seen. A pinyin or English
+    token counts when at least half of its character trigrams were seen (byebye, xiexiexie);
+    keyboard mashing shares almost none. Anything else must match a whole training token.
     """
     if not tokens:
         return 0.0
-    known = [t in vocabulary or (_HAN.fullmatch(t) is not None and set(t) <= characters) for t in tokens]
+    known = [
+        t in vocabulary or (_HAN.fullmatch(t) is not None and set(t) <= characters) or _familiar_letters(t, trigrams)
+        for t in tokens
+    ]
     return sum(known) / len(tokens)
 
 
@@ -92,6 +116,7 @@ class EvidenceGate(GraphComponent, IntentClassifier):
         self._resource = resource
         self.vocabulary = vocabulary or frozenset()
         self.characters = han_characters(self.vocabulary)
+        self.trigrams = letter_trigrams(self.vocabulary)
 
     @classmethod
     def create(
@@ -109,6 +134,7 @@ class EvidenceGate(GraphComponent, IntentClassifier):
             vocabulary.update(content_tokens(example))
         self.vocabulary = frozenset(vocabulary)
         self.characters = han_characters(self.vocabulary)
+        self.trigrams = letter_trigrams(self.vocabulary)
         with self._model_storage.write_to(self._resource) as directory:
             (directory / VOCABULARY_FILE).write_text(
                 json.dumps(sorted(self.vocabulary), ensure_ascii=False), encoding="utf-8"
@@ -138,7 +164,8 @@ class EvidenceGate(GraphComponent, IntentClassifier):
             if not intent or not intent.get("name"):
                 continue
             known = self.vocabulary | entity_tokens(message)
-            evidence = min(1.0, known_ratio(content_tokens(message), known, self.characters) / floor) if floor else 1.0
+            ratio = known_ratio(content_tokens(message), known, self.characters, self.trigrams)
+            evidence = min(1.0, ratio / floor) if floor else 1.0
             if evidence < 1.0:
                 self._scale(message, intent, evidence)
         return messages

@@ -10,7 +10,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu.evidence_gate import EvidenceGate, content_tokens, known_ratio
+from nlu.evidence_gate import EvidenceGate, content_tokens, known_ratio, letter_trigrams
 from tests.nlu.helpers import tokenized
 
 
@@ -44,6 +44,16 @@ def test_punctuation_and_emoji_are_not_content() -> None:
 def test_known_ratio_of_nothing_is_zero() -> None:
     assert known_ratio([], frozenset({"你好"})) == 0.0
     assert known_ratio(["你好", "周杰伦"], frozenset({"你好"})) == 0.5
+
+
+def test_a_spelling_variant_of_a_known_pinyin_or_english_word_counts() -> None:
+    vocabulary = frozenset({"bye", "xiexie", "8888888", "你好"})
+    trigrams = letter_trigrams(vocabulary)
+    assert trigrams == {"bye", "xie", "iex", "exi", "888"}
+    assert known_ratio(["byebye", "xiexiexie", "8888"], vocabulary, trigrams=trigrams) == 1.0
+    assert known_ratio(["zxcvbnm"], vocabulary, trigrams=trigrams) == 0.0
+    assert known_ratio(["by"], vocabulary, trigrams=trigrams) == 0.0
+    assert known_ratio(["byqwert"], vocabulary, trigrams=trigrams) == 0.0
 
 
 def test_vocabulary_survives_persist_and_load(storage: LocalModelStorage) -> None:
