@@ -49,13 +49,14 @@ def sentence_features(messages: list[Message], width: int | None = None) -> scip
 
 
 def build_model(config: dict[str, Any], labels: np.ndarray) -> Pipeline:
-    """tf-idf (sublinear counts) → linear SVM (balanced classes) → Platt scaling on stratified folds."""
+    """tf-idf (sublinear counts) → linear SVM (balanced classes), trained on all examples; its margins are
+    Platt-scaled on stratified folds (the SVMs of those folds only fit the scaling)."""
     smallest = int(min(np.unique(labels, return_counts=True)[1]))
     folds = max(2, min(int(config["calibration_folds"]), smallest))
     svm = LinearSVC(C=float(config["C"]), class_weight="balanced", random_state=int(config["random_seed"]))
     return make_pipeline(
         TfidfTransformer(sublinear_tf=True),
-        CalibratedClassifierCV(svm, cv=folds, method="sigmoid"),
+        CalibratedClassifierCV(svm, cv=folds, method="sigmoid", ensemble=False),
     )
 
 
