@@ -59,6 +59,18 @@ def test_button_payload_runs_its_intent(rasa_url: str) -> None:
     assert texts(parts) == response_text("utter_help")
 
 
+def test_asked_whether_it_is_a_person_it_says_it_is_not(rasa_url: str) -> None:
+    parts = post_message(rasa_url, "it-identity", "你到底是不是真人")
+    assert texts(parts) == response_text("utter_bot_identity")
+    assert "不是真人" in texts(parts)
+    assert "/human_handoff" in [b["payload"] for b in buttons(parts)]
+
+
+def test_an_acknowledgement_after_an_answer_gets_a_short_reply(rasa_url: str) -> None:
+    post_message(rasa_url, "it-affirm", "特困供养一年给多少钱")
+    assert texts(post_message(rasa_url, "it-affirm", "那中 俺明白了")) == response_text("utter_affirm")
+
+
 def test_human_handoff_names_whom_to_ask(rasa_url: str) -> None:
     parts = post_message(rasa_url, "it-handoff", "俺要找工作人员")
     assert "帮扶干部" in texts(parts)
