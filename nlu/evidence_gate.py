@@ -33,6 +33,8 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu.fingerprint import CodeFingerprint
+
 _CONTENT = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
 _HAN = re.compile(r"[\u3400-\u9fff]+")
 _LETTERS = re.compile(r"[0-9a-z]+")
@@ -95,7 +97,7 @@ def known_ratio(
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class EvidenceGate(GraphComponent, IntentClassifier):
+class EvidenceGate(CodeFingerprint, GraphComponent, IntentClassifier):
     """Scales intent confidence by the share of known tokens (full confidence at `min_known_ratio`)."""
 
     @staticmethod

@@ -18,6 +18,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.nlu.featurizers.sparse_featurizer.regex_featurizer import RegexFeaturizer
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu.fingerprint import KnowledgeBaseFingerprint
 from nlu.policy_entities import knowledge_base_terms
 
 
@@ -27,7 +28,7 @@ def alternation(terms: list[str]) -> str:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
-class KnowledgeBaseFeaturizer(RegexFeaturizer):
+class KnowledgeBaseFeaturizer(KnowledgeBaseFingerprint, RegexFeaturizer):
     """A sparse feature per entity type: does the message name one of the knowledge base's terms?"""
 
     @staticmethod

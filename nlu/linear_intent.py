@@ -29,6 +29,8 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.svm import LinearSVC
 
+from nlu.fingerprint import CodeFingerprint
+
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "linear_intent.skops"
@@ -61,7 +63,7 @@ def build_model(config: dict[str, Any], labels: np.ndarray) -> Pipeline:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class LinearIntentClassifier(GraphComponent, IntentClassifier):
+class LinearIntentClassifier(CodeFingerprint, GraphComponent, IntentClassifier):
     """Sets `intent` and `intent_ranking` from a calibrated linear SVM."""
 
     @classmethod

@@ -14,6 +14,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu.fingerprint import CodeFingerprint
+
 # Full-width ASCII (！ to ～) and the ideographic space; Chinese punctuation such as 。、 stays as it is.
 _WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
@@ -30,7 +32,7 @@ class TextNormalizer:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
-class ChineseNormalizer(GraphComponent):
+class ChineseNormalizer(CodeFingerprint, GraphComponent):
     """Rewrites the message text in place, so every later component sees simplified, half-width text."""
 
     def __init__(self, normalize: TextNormalizer) -> None:

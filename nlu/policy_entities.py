@@ -23,6 +23,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from actions.services.knowledge import find_terms, load_knowledge_base
+from nlu.fingerprint import KnowledgeBaseFingerprint
 
 MAPS_FILE = "terms.json"
 ENTITY_TYPES = ("policy", "region", "aspect")
@@ -41,7 +42,7 @@ def _original_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
-class PolicyEntityExtractor(GraphComponent, EntityExtractorMixin):
+class PolicyEntityExtractor(KnowledgeBaseFingerprint, GraphComponent, EntityExtractorMixin):
     """Finds policy, region and aspect entities by the knowledge base's names."""
 
     @staticmethod
