@@ -116,9 +116,13 @@ class EvidenceGate(CodeFingerprint, GraphComponent, IntentClassifier):
         self._config = config
         self._model_storage = model_storage
         self._resource = resource
-        self.vocabulary = vocabulary or frozenset()
-        self.characters = han_characters(self.vocabulary)
-        self.trigrams = letter_trigrams(self.vocabulary)
+        self._use_vocabulary(vocabulary or frozenset())
+
+    def _use_vocabulary(self, vocabulary: frozenset[str]) -> None:
+        """The training tokens, and what is derived from them once (not per message)."""
+        self.vocabulary = vocabulary
+        self.characters = han_characters(vocabulary)
+        self.trigrams = letter_trigrams(vocabulary)
 
     @classmethod
     def create(
@@ -134,9 +138,7 @@ class EvidenceGate(CodeFingerprint, GraphComponent, IntentClassifier):
         vocabulary: set[str] = set()
         for example in training_data.intent_examples:
             vocabulary.update(content_tokens(example))
-        self.vocabulary = frozenset(vocabulary)
-        self.characters = han_characters(self.vocabulary)
-        self.trigrams = letter_trigrams(self.vocabulary)
+        self._use_vocabulary(frozenset(vocabulary))
         with self._model_storage.write_to(self._resource) as directory:
             (directory / VOCABULARY_FILE).write_text(
                 json.dumps(sorted(self.vocabulary), ensure_ascii=False), encoding="utf-8"
