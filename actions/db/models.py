@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -200,12 +201,21 @@ class CaseEvent(Base):
 
 
 class Enrollment(Base):
-    """An insurance enrollment (淄博齐惠保) for one person and one policy year."""
+    """An insurance enrollment (淄博齐惠保) for one person and one policy year.
+
+    `person_id` is set when the 身份证号 and the name match a person of the case database (then `verified`);
+    otherwise the enrollment waits for a cadre to check it. `channel`/`channel_user_id` say which chat made it,
+    so that chat can ask about it later.
+    """
 
     __tablename__ = "enrollments"
-    __table_args__ = (UniqueConstraint("id_number", "product", "policy_year"),)
+    __table_args__ = (
+        UniqueConstraint("id_number", "product", "policy_year"),
+        Index("ix_enrollments_chat", "channel", "channel_user_id"),
+    )
 
     id = Column(Integer, primary_key=True)
+    reference = Column(String(20), nullable=False, unique=True)  # QH2026-7K3M9P
     product = Column(String(32), nullable=False)
     policy_year = Column(Integer, nullable=False)
     person_id = Column(ForeignKey("persons.id"), nullable=True, index=True)
@@ -214,4 +224,9 @@ class Enrollment(Base):
     phone = Column(String(11), nullable=False)
     premium = Column(Numeric(8, 2), nullable=False)
     verified = Column(Boolean, nullable=False, default=False)
+    channel = Column(String(32), nullable=True)
+    channel_user_id = Column(String(64), nullable=True)
+    paid_at = Column(DateTime, nullable=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    person = relationship(Person)

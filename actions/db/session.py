@@ -11,12 +11,15 @@ from sqlalchemy.orm import sessionmaker
 
 
 def make_engine(database_url: str) -> Engine:
-    """Create the engine; for SQLite, create its folder and enforce foreign keys."""
+    """Create the engine; for SQLite, create its folder and enforce foreign keys.
+
+    `hide_parameters` keeps bound values (身份证号, phone numbers) out of error messages and so out of logs.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -26,7 +29,7 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from actions.db.migrate import alembic_config, current_revision, downgrade, upgrade
@@ -67,9 +69,27 @@ def test_migrated_schema_has_the_named_constraints(engine: Engine) -> None:
         "ck_households_size",
     }
     assert {c["name"] for c in inspector.get_unique_constraints("enrollments")} == {
-        "uq_enrollments_id_number_product_policy_year"
+        "uq_enrollments_id_number_product_policy_year",
+        "uq_enrollments_reference",
     }
     assert {fk["referred_table"] for fk in inspector.get_foreign_keys("persons")} == {"households"}
+
+
+def test_enrollment_rows_written_before_0002_get_a_reference(engine: Engine) -> None:
+    downgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO enrollments (product, policy_year, name, id_number, phone, premium, verified, created_at)"
+                " VALUES ('qihuibao', 2026, '测试', '370399198001010015', '13800138000', 99, 0, '2026-01-01')"
+            )
+        )
+
+    upgrade(engine)
+
+    with engine.connect() as connection:
+        reference = connection.execute(text("SELECT reference FROM enrollments")).scalar_one()
+    assert re.fullmatch(r"QH2026-[2-9A-Z]{6}", reference)
 
 
 def test_downgrade_to_base_removes_the_tables_and_upgrade_works_again(engine: Engine) -> None:

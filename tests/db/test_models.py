@@ -48,7 +48,8 @@ def add_household(session: Session, code: str = "T-0001", **fields: Any) -> Hous
 
 def enrollment(id_number: str = "370399198001010015", premium: str = "10.00", year: int = 2026) -> Enrollment:
     return Enrollment(
-        product="淄博齐惠保",
+        reference=f"QH{year}-{id_number[-6:]}",
+        product="qihuibao",
         policy_year=year,
         name="测试",
         id_number=id_number,
@@ -216,3 +217,13 @@ def test_case_events_are_ordered_by_id(sessions: sessionmaker) -> None:
         case = session.execute(select(HardshipCase).where(HardshipCase.case_no == "SB-2026-000001")).scalar_one()
         assert case.status == "待核实"
         assert [(e.id, e.to_status) for e in case.events] == [(10, "待核实"), (20, "核实中"), (30, "纳入监测")]
+
+
+def test_database_errors_do_not_carry_personal_data(sessions: sessionmaker) -> None:
+    """Errors are logged with logger.exception; the 身份证号 of the failed row must not be in their text."""
+    with sessions.begin() as session:
+        session.add(enrollment(id_number="370399198001010015"))
+    with pytest.raises(IntegrityError) as failure, sessions.begin() as session:
+        session.add(enrollment(id_number="370399198001010015"))
+    assert "370399198001010015" not in str(failure.value)
+    assert "hidden due to hide_parameters" in str(failure.value)
