@@ -53,6 +53,8 @@ class Policy:
     related: tuple[str, ...]
     sources: tuple[Source, ...]
     cadre: tuple[str, ...]
+    # Numbers a service computes with (premiums, deductible, cover); each must appear in a source quote.
+    terms: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def city(self) -> str:
@@ -188,6 +190,7 @@ def _policy(raw: dict[str, Any]) -> Policy:
         related=tuple(str(r) for r in raw.get("related") or ()),
         sources=tuple(Source(str(s["report"]), str(s["quote"]).strip()) for s in raw.get("sources") or ()),
         cadre=tuple(str(c).strip() for c in raw.get("cadre") or ()),
+        terms=dict(raw.get("terms") or {}),
     )
 
 
