@@ -42,20 +42,20 @@ class ActionHumanHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        caller = current_caller(tracker)
-        contacts: list[dict[str, str]] = []
-        if caller is not None and caller.village:
-            try:
-                with runtime.get().sessions.begin() as session:
-                    contacts = [
-                        {"name": c.name, "region": c.region.path} for c in cadres_covering(session, caller.village)
-                    ][:3]
-            except SQLAlchemyError:
-                logger.exception("cadre lookup failed")
-        utter_template(
-            dispatcher,
-            "human_handoff.j2",
-            contacts=contacts,
-            hotline=runtime.get().settings.handoff_contact,
-        )
+        utter_handoff(dispatcher, tracker)
         return []
+
+
+def utter_handoff(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """How to reach a person: the caller's own village cadres when known, else whom to ask."""
+    caller = current_caller(tracker)
+    contacts: list[dict[str, str]] = []
+    if caller is not None and caller.village:
+        try:
+            with runtime.get().sessions.begin() as session:
+                contacts = [
+                    {"name": c.name, "region": c.region.path} for c in cadres_covering(session, caller.village)
+                ][:3]
+        except SQLAlchemyError:
+            logger.exception("cadre lookup failed")
+    utter_template(dispatcher, "human_handoff.j2", contacts=contacts, hotline=runtime.get().settings.handoff_contact)

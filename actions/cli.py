@@ -112,6 +112,19 @@ def _cadre_add(args: argparse.Namespace) -> int:
     return OK
 
 
+def _insurance_paid(args: argparse.Namespace) -> int:
+    from actions.services.insurance import mark_paid
+
+    rt = runtime.init()
+    with rt.sessions.begin() as session:
+        view = mark_paid(session, args.reference)
+        if view is None:
+            print(f"没有参保编号 {args.reference}", file=sys.stderr)
+            return REFUSED
+        print(f"已记为已缴费:{view.reference},{view.policy_year} 年,{view.premium} 元")
+    return OK
+
+
 def _train(args: argparse.Namespace) -> int:
     from actions.training import train
 
@@ -209,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--admin", action="store_true", help="管理员干部,可在聊天里登记别的干部")
     add.add_argument("--create-region", action="store_true", help="辖区不在库里时新建")
     add.set_defaults(handler=_cadre_add)
+
+    insurance = sub.add_parser("insurance", help="齐惠保参保").add_subparsers(dest="insurance_command", required=True)
+    paid = insurance.add_parser("paid", help="把一条参保登记记为已缴费(按参保编号)")
+    paid.add_argument("reference", help="参保编号,如 QH2026-7K3M9P")
+    paid.set_defaults(handler=_insurance_paid)
 
     for name, helptext in (("train", "需要时训练模型"), ("serve", "启动动作服务器和 Rasa 服务器")):
         p = sub.add_parser(name, help=helptext)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -11,14 +12,21 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import runtime
 from actions.common import current_caller
+from actions.insurance import ENROLL_PAYLOAD, answer_cost, is_cost_question
 from actions.rendering import render
 from actions.services.answers import build_answer, split_message
 from actions.services.follow_up import is_follow_up
 from actions.services.knowledge import KnowledgeBase, Policy, suggest
+from nlu.amounts import find_amounts
 
 POPULAR = ("dibao", "tekun", "qihuibao", "yulu")
 MENU = ("dibao", "tekun", "linshi_jiuzhu", "canji_butie", "yulu", "qihuibao", "menzhen_manxing", "gongyi_gangwei")
 MAX_ANSWERS = 2
+COST_POLICY = "qihuibao"  # the one programme whose price and reimbursement the bot computes
+MEDICAL_WORDS = re.compile(
+    r"医保|住院|医院|看病|门诊|特药|药费|药|手术|病|报销|医药费|费用|花费|花了|花|自费|自付|自己|报了|出了|掏了|剩下|"
+    r"还得|还要|能报|报多少"
+)
 CALLBACK_DATA_LIMIT = 64  # bytes of a Telegram button's callback_data
 
 
@@ -52,11 +60,18 @@ def entity_spans(tracker: Tracker) -> list[tuple[int, int]]:
 
 
 def follow_up_policy(tracker: Tracker, kb: KnowledgeBase) -> str | None:
-    """The policy in the slot when the message asks more about it: "那咋申请呢", "淄博有没有", not "宅基地咋申请"."""
+    """The policy in the slot when the message asks more about it: "那咋申请呢", "淄博有没有", not "宅基地咋申请";
+    for 齐惠保 also a sum of money ("那自己出八万呢")."""
     policy = tracker.get_slot("policy")
-    asks_more = entity_values(tracker, "aspect") or entity_values(tracker, "region")
     text = str(tracker.latest_message.get("text") or "")
-    if policy in kb.policies and asks_more and is_follow_up(text, entity_spans(tracker)):
+    spans = entity_spans(tracker)
+    asks_more = bool(entity_values(tracker, "aspect") or entity_values(tracker, "region"))
+    if policy == COST_POLICY:
+        # Sums of money and words about medical bills are part of a 齐惠保 follow-up, not another topic.
+        costs = [(a.start, a.end) for a in find_amounts(text)] + [m.span() for m in MEDICAL_WORDS.finditer(text)]
+        asks_more = asks_more or bool(find_amounts(text))
+        spans = spans + costs
+    if policy in kb.policies and asks_more and is_follow_up(text, spans):
         return str(policy)
     return None
 
@@ -98,6 +113,11 @@ class ActionAnswerPolicy(Action):
             dispatcher.utter_message(text=text, buttons=[policy_button(p, aspect) for p in suggestions])
             return []
 
+        outside = [r for r in regions if r.split("/")[0] != kb.policies[policy_ids[0]].city]
+        if policy_ids == [COST_POLICY] and not outside and is_cost_question(tracker, aspect):
+            answer_cost(dispatcher, tracker)
+            return [SlotSet("policy", COST_POLICY)]
+
         caller = current_caller(tracker)
         region = regions[0] if regions else (caller.village or caller.jurisdiction if caller else None)
         for_cadre = bool(caller and caller.is_cadre)
@@ -105,6 +125,8 @@ class ActionAnswerPolicy(Action):
             answer = build_answer(kb, policy_id, aspect, region, for_cadre)
             chunks = split_message(render(rt.templates, "policy_answer.j2", a=answer))
             buttons = [policy_button(r) for r in answer.related]
+            if policy_id == COST_POLICY:
+                buttons.insert(0, {"title": "现在参保", "payload": ENROLL_PAYLOAD})
             if not answer.detailed:
                 buttons.insert(0, {"title": "更多", "payload": policy_button(answer.policy, "more")["payload"]})
             for chunk in chunks[:-1]:
@@ -146,6 +168,9 @@ class ActionClarify(Action):
         named = [kb.policies[p] for p in entity_values(tracker, "policy") if p in kb.policies]
         near = named or candidates(kb, text)
         followed = None if near else follow_up_policy(tracker, kb)
+        if followed == COST_POLICY and is_cost_question(tracker, None):
+            answer_cost(dispatcher, tracker)
+            return []
         if followed:
             aspects, regions = entity_values(tracker, "aspect"), entity_values(tracker, "region")
             policy = kb.policies[followed]

@@ -23,6 +23,7 @@ class Settings:
     rasa_port: int
     log_level: str
     handoff_contact: str
+    insurance_year: int | None = None  # the year 齐惠保 enrollments are for; None: the current calendar year
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,4 +34,5 @@ class Settings:
             rasa_port=int(os.environ.get("RASA_PORT", "5005")),
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             handoff_contact=os.environ.get("HANDOFF_CONTACT", ""),
+            insurance_year=int(os.environ["INSURANCE_YEAR"]) if os.environ.get("INSURANCE_YEAR") else None,
         )

@@ -162,3 +162,28 @@ def test_bad_usage_exits_with_2(argv: list[str], capsys: pytest.CaptureFixture[s
 
     assert raised.value.code == 2
     assert "usage: helpline" in capsys.readouterr().err
+
+
+def test_insurance_paid_marks_an_enrollment(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from decimal import Decimal
+
+    from actions.db.models import Enrollment
+
+    engine = make_engine(migrated)
+    with make_sessionmaker(engine).begin() as session:
+        session.add(
+            Enrollment(
+                reference="QH2026-ABCDEF", product="qihuibao", policy_year=2026, name="测试",
+                id_number="370399198001010015", phone="13800138000", premium=Decimal(99),
+            )
+        )  # fmt: skip
+    engine.dispose()
+
+    assert main(["insurance", "paid", "qh2026-abcdef"]) == 0
+    assert "已记为已缴费:QH2026-ABCDEF" in capsys.readouterr().out
+    assert main(["insurance", "paid", "QH2026-NOSUCH"]) == 1
+    assert "没有参保编号" in capsys.readouterr().err
+    engine = make_engine(migrated)
+    with make_sessionmaker(engine)() as session:
+        assert session.execute(select(Enrollment.paid_at)).scalar_one() is not None
+    engine.dispose()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from jinja2 import UndefinedError
 
@@ -39,3 +41,28 @@ def test_id_problem_descriptions(env, code: str, expected: str) -> None:  # type
 def test_every_template_compiles(env) -> None:  # type: ignore[no-untyped-def]
     for name in env.list_templates():
         env.get_template(name)
+
+
+@pytest.mark.parametrize(
+    ("value", "yuan", "wan"),
+    [
+        (Decimal("24000.00"), "24000", "24000"),
+        (Decimal("20000"), "20000", "2万"),
+        (Decimal("1000000"), "1000000", "100万"),
+        (Decimal("0.80"), "0.8", "0.8"),
+        (Decimal("15000.5"), "15000.5", "15000.5"),
+        (99, "99", "99"),
+    ],
+)
+def test_money_filters(env, value: Decimal | int, yuan: str, wan: str) -> None:  # type: ignore[no-untyped-def]
+    assert env.from_string("{{ v | yuan }}|{{ v | wan }}").render(v=value) == f"{yuan}|{wan}"
+
+
+def test_percent_filter(env) -> None:  # type: ignore[no-untyped-def]
+    assert env.from_string("{{ 0.8 | percent }} {{ r | percent }}").render(r=Decimal("0.85")) == "80% 85%"
+
+
+def test_names_in_enrollment_replies_are_escaped(env) -> None:  # type: ignore[no-untyped-def]
+    text = render(env, "enroll_confirm.j2", person="<b>王</b>", id_number="370399195007140044",
+                  phone="13300002486", year=2026, standing="ordinary", premium=Decimal(99))  # fmt: skip
+    assert "&lt;b&gt;王&lt;/b&gt;" in text and "<b>99 元</b>" in text

@@ -1,4 +1,5 @@
-"""tests/test_stories.yml: one conversation per knowledge-base entry, run with `rasa test core`."""
+"""Conversations run with `rasa test core`: tests/test_stories.yml asks about every knowledge-base entry,
+tests/test_stories_insurance.yml walks the 齐惠保 enrollment form."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from actions.services.knowledge import load_knowledge_base, normalize
 from actions.settings import PROJECT_ROOT
 
 STORIES = PROJECT_ROOT / "tests" / "test_stories.yml"
+STORY_FILES = [STORIES, PROJECT_ROOT / "tests" / "test_stories_insurance.yml"]
 
 
 def test_stories_ask_about_every_entry_by_one_of_its_names() -> None:
@@ -28,12 +30,13 @@ def test_stories_ask_about_every_entry_by_one_of_its_names() -> None:
 
 
 @pytest.mark.integration
-def test_conversations_pass(test_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stories", STORY_FILES, ids=lambda p: p.name)
+def test_conversations_pass(test_model: Path, tmp_path: Path, stories: Path) -> None:
     result = subprocess.run(
         [
             sys.executable, "-m", "rasa", "test", "core",
             "--model", str(test_model),
-            "--stories", str(STORIES),
+            "--stories", str(stories),
             "--out", str(tmp_path),
             "--fail-on-prediction-errors",
         ],

@@ -114,7 +114,7 @@ def test_tekun_amount(rasa_url: str) -> None:
 
 def test_qihuibao_prices(rasa_url: str) -> None:
     text = texts(post_message(rasa_url, "it-qhb", "齐惠保多少钱一年"))
-    assert "99" in text and "10元" in text
+    assert "99 元" in text and "10 元" in text and "建档立卡" in text
     assert "淄博" in text
     assert "来源:《" in text
 

@@ -1,0 +1,477 @@
+"""齐惠保 enrollment in the chat (enrollment_form) and the chat user's own enrollment status."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions import runtime
+from actions.basics import utter_handoff
+from actions.common import sender_channel
+from actions.insurance import ENROLL_PAYLOAD, caller_person
+from actions.rendering import render
+from actions.services.idcard import normalize_phone, validate_id_number
+from actions.services.insurance import (
+    HOME_CITY,
+    EnrollmentView,
+    Lookup,
+    OutsideRegionError,
+    Standing,
+    Terms,
+    enroll,
+    enrollment_of,
+    enrollments_of_chat,
+    is_cancel,
+    look_up,
+    policy_year,
+    same_name,
+)
+from actions.services.knowledge import KnowledgeBase, Policy
+
+logger = logging.getLogger(__name__)
+
+FORM = "enrollment_form"
+NAME, ID_NUMBER, PHONE, CONFIRM = "enroll_name", "enroll_id_number", "enroll_phone", "enroll_confirm"
+EDITING, FAILURES, READY = "enroll_editing", "enroll_id_failures", "enroll_ready"
+FORM_SLOTS = (NAME, ID_NUMBER, PHONE, CONFIRM, EDITING, FAILURES)
+MAX_ID_FAILURES = 3
+# How the form ended; the submit action says what happened.
+YES, CANCEL, HANDOFF, OUTSIDE, EXISTING = "yes", "cancel", "handoff", "outside", "existing"
+# Medical programmes of the knowledge base offered instead of 齐惠保 to people outside 淄博, by city.
+ELSEWHERE = ("yibao_daijiao", "wuchong_baozhang", "xianzhenliao", "menzhen_manxing", "diyi_cunyi")
+
+EDIT_WORDS = re.compile(r"修改|改|写错|错了|不对|有误|重填|重新填|重输|重新输")
+YES_WORDS = re.compile(
+    r"^(?:确认|确定|对|对的|是|是的|没错|正确|好|好的|中|行|可以|提交|办吧|对着嘞|没问题)[!！。.~ ]*$"
+)
+FIELD_WORDS = (
+    (ID_NUMBER, re.compile(r"身份证|证号|身份号")),
+    (PHONE, re.compile(r"手机|电话")),
+    (NAME, re.compile(r"姓名|名字|名")),
+)
+NAME_PREFIX = re.compile(r"^(?:我叫|俺叫|我是|俺是|姓名是?|名字是?|名字叫|叫|参保人是?|参保人叫)[::\s]*")
+NAME_PATTERN = re.compile(r"[\u4e00-\u9fff]{2,5}|[\u4e00-\u9fff]{1,10}(?:[·•][\u4e00-\u9fff]{1,10})+")
+NOT_NAME_CHARS = re.compile(r"[吗呢啥咋么怎谁哪吧啊呀嘛呗的了]")
+QUESTION_INTENTS = frozenset(
+    {"ask_policy", "help", "bot_identity", "insurance_status", "enroll_insurance", "greet", "out_of_scope"}
+)
+SLOT_LABELS = {NAME: "姓名", ID_NUMBER: "身份证号", PHONE: "手机号", CONFIRM: "确认信息"}
+
+
+def latest_text(tracker: Tracker) -> str:
+    return str(tracker.latest_message.get("text") or "").strip()
+
+
+def latest_intent(tracker: Tracker) -> tuple[str | None, float]:
+    intent = tracker.latest_message.get("intent") or {}
+    return intent.get("name"), float(intent.get("confidence") or 0.0)
+
+
+def cancel_button() -> dict[str, str]:
+    return {"title": "取消", "payload": "取消"}
+
+
+def handoff_button() -> dict[str, str]:
+    return {"title": "找工作人员", "payload": "/human_handoff"}
+
+
+def clean_name(text: str) -> str | None:
+    """The name in "我叫王志强。" or "王志强", or None when the text does not read as a person's name."""
+    name = re.sub(r"[\s。.,,!!~]+", "", NAME_PREFIX.sub("", text.strip()))
+    if not NAME_PATTERN.fullmatch(name):
+        return None
+    if "·" not in name and "•" not in name and NOT_NAME_CHARS.search(name[1:]):
+        return None
+    return name.replace("•", "·")
+
+
+def ending(outcome: str) -> dict[str, Any]:
+    """Slot values that end the form with an outcome for the submit action."""
+    return {CONFIRM: outcome, "requested_slot": None}
+
+
+def edited_field(text: str) -> str | None:
+    """The field a correction names: "手机号写错了" → enroll_phone."""
+    if not EDIT_WORDS.search(text):
+        return None
+    return next((slot for slot, words in FIELD_WORDS if words.search(text)), None)
+
+
+class ActionEnrollStart(Action):
+    """Decides whether enrollment can start: 淄博 only, once a year; fills in what is known of a linked chat user."""
+
+    def name(self) -> str:
+        return "action_enroll_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        rt = runtime.get()
+        regions = [
+            str(e["value"])
+            for e in tracker.latest_message.get("entities") or []
+            if e.get("entity") == "region" and isinstance(e.get("value"), str)
+        ]
+        elsewhere = next((r for r in regions if r.split("/")[0] != HOME_CITY), None)
+        if elsewhere:
+            utter_outside(dispatcher, rt.knowledge, elsewhere)
+            return [SlotSet(READY, False)]
+        person = caller_person(tracker)
+        prefill: list[dict[str, Any]] = []
+        if person is not None:
+            if person.region_path.split("/")[0] != HOME_CITY:
+                utter_outside(dispatcher, rt.knowledge, person.region_path)
+                return [SlotSet(READY, False)]
+            year = policy_year(configured=rt.settings.insurance_year)
+            try:
+                with rt.sessions.begin() as session:
+                    mine = [
+                        e
+                        for e in enrollments_of_chat(session, sender_channel(tracker), tracker.sender_id)
+                        if e.policy_year == year and e.id_number == person.id_number
+                    ]
+            except SQLAlchemyError:
+                logger.exception("enrollment lookup failed")
+                mine = []
+            if mine:
+                utter_existing(dispatcher, mine[0])
+                return [SlotSet(READY, False)]
+            prefill = [SlotSet(NAME, person.name), SlotSet(ID_NUMBER, person.id_number)]
+            if person.phone:
+                prefill.append(SlotSet(PHONE, person.phone))
+        dispatcher.utter_message(
+            text=render(
+                rt.templates, "enroll_start.j2", person=person, year=policy_year(configured=rt.settings.insurance_year)
+            )
+        )
+        leftovers = [SlotSet(s, None) for s in FORM_SLOTS if tracker.get_slot(s) is not None]
+        return [*leftovers, *prefill, SlotSet(READY, True)]
+
+
+class ValidateEnrollmentForm(FormValidationAction):
+    """Checks each answer; 取消 or a request for a person at any step ends the form, and a named field can be
+    corrected at any step ("手机号写错了")."""
+
+    def name(self) -> str:
+        return "validate_enrollment_form"
+
+    @staticmethod
+    def _interruption(tracker: Tracker) -> dict[str, Any] | None:
+        """取消, a request for a person, or a correction of a named field ("名字写错了")."""
+        text = latest_text(tracker)
+        intent, confidence = latest_intent(tracker)
+        if is_cancel(text) or (intent == "cancel" and confidence >= 0.6):
+            return ending(CANCEL)
+        if text.startswith("/human_handoff") or (intent == "human_handoff" and confidence >= 0.6):
+            return ending(HANDOFF)
+        field = edited_field(text)
+        if field:
+            return {field: None, CONFIRM: None, EDITING: False}
+        return None
+
+    @staticmethod
+    def _refuse(
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        slot: str,
+        problem: str,
+        buttons: list[dict[str, str]] | None = None,
+        **context: Any,
+    ) -> None:
+        intent, confidence = latest_intent(tracker)
+        text = latest_text(tracker)
+        # A question instead of an answer; digits mean the person tried to answer (a short 身份证号, say).
+        asked_else = intent in QUESTION_INTENTS and confidence >= 0.7 and not re.search(r"[0-9]", text)
+        dispatcher.utter_message(
+            text=render(
+                runtime.get().templates,
+                "enroll_invalid.j2",
+                label=SLOT_LABELS[slot],
+                problem=problem,
+                asked_else=asked_else,
+                **context,
+            ),
+            buttons=buttons or [cancel_button()],
+        )
+
+    async def validate_enroll_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None:
+            return {NAME: None}
+        stop = self._interruption(tracker)
+        if stop is not None:
+            return {NAME: None, **stop}
+        name = clean_name(str(value or ""))
+        if name is None:
+            self._refuse(dispatcher, tracker, NAME, "name")
+            return {NAME: None}
+        return {NAME: name}
+
+    async def validate_enroll_id_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None:
+            return {ID_NUMBER: None}
+        check = validate_id_number(str(value or ""))
+        if not check.ok or check.normalized is None:
+            stop = self._interruption(tracker)
+            if stop is not None:
+                return {ID_NUMBER: None, **stop}
+            code = check.problem.value if check.problem else ""
+            return self._fail(dispatcher, tracker, "id", code=code)
+        rt = runtime.get()
+        name = str(tracker.get_slot(NAME) or "")
+        try:
+            with rt.sessions.begin() as session:
+                lookup = look_up(session, check.normalized, name or None)
+                existing = enrollment_of(session, check.normalized, policy_year(configured=rt.settings.insurance_year))
+        except SQLAlchemyError:
+            logger.exception("person lookup failed")
+            lookup, existing = Lookup(Standing.NOT_FOUND), None
+        if lookup.standing is Standing.NAME_MISMATCH:
+            return self._fail(dispatcher, tracker, "mismatch")
+        if lookup.standing is Standing.OUTSIDE:
+            return {ID_NUMBER: check.normalized, **ending(OUTSIDE)}
+        if existing is not None and same_name(existing.name, name):
+            # Enrolled already this year: say so now rather than after the phone number.
+            return {ID_NUMBER: check.normalized, FAILURES: 0, **ending(EXISTING)}
+        return {ID_NUMBER: check.normalized, FAILURES: 0}
+
+    def _fail(self, dispatcher: CollectingDispatcher, tracker: Tracker, problem: str, code: str = "") -> dict[str, Any]:
+        """A wrong 身份证号 (or one not matching the name): say what is wrong; from the third, offer a person."""
+        failures = int(tracker.get_slot(FAILURES) or 0) + 1
+        offer = failures >= MAX_ID_FAILURES
+        buttons = [handoff_button(), cancel_button()] if offer else [cancel_button()]
+        self._refuse(dispatcher, tracker, ID_NUMBER, problem, buttons=buttons, code=code, offer_person=offer)
+        return {ID_NUMBER: None, FAILURES: failures}
+
+    async def validate_enroll_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None:
+            return {PHONE: None}
+        phone = normalize_phone(str(value or ""))
+        if phone is not None:
+            return {PHONE: phone}
+        stop = self._interruption(tracker)
+        if stop is not None:
+            return {PHONE: None, **stop}
+        self._refuse(dispatcher, tracker, PHONE, "phone")
+        return {PHONE: None}
+
+    async def validate_enroll_confirm(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is None:
+            return {CONFIRM: None}
+        text = latest_text(tracker)
+        intent, confidence = latest_intent(tracker)
+        if tracker.get_slot(EDITING):
+            field = next((slot for slot, words in FIELD_WORDS if words.search(text)), None)
+            if field:
+                return {field: None, CONFIRM: None, EDITING: False}
+        stop = self._interruption(tracker)
+        if stop is not None:
+            return stop
+        # A new phone number or 身份证号 typed at this step replaces the old one.
+        phone = normalize_phone(text)
+        if phone:
+            return {PHONE: phone, CONFIRM: None}
+        if validate_id_number(text).ok:
+            checked = await self.validate_enroll_id_number(text, dispatcher, tracker, domain)
+            return checked if checked.get(CONFIRM) else {**checked, CONFIRM: None}
+        if YES_WORDS.match(text) or (intent == "affirm" and confidence >= 0.6 and len(text) <= 10):
+            return {CONFIRM: YES}
+        if EDIT_WORDS.search(text) or tracker.get_slot(EDITING):
+            return {CONFIRM: None, EDITING: True}
+        self._refuse(dispatcher, tracker, CONFIRM, "confirm")
+        return {CONFIRM: None}
+
+
+class ActionAskEnrollIdNumber(Action):
+    """Asks for the 身份证号: the first time with why it is needed and who sees it, after a mistake briefly."""
+
+    def name(self) -> str:
+        return "action_ask_enroll_id_number"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        again = bool(tracker.get_slot(FAILURES))
+        dispatcher.utter_message(response="utter_ask_enroll_id_number_again" if again else "utter_ask_enroll_id_number")
+        return []
+
+
+class ActionAskEnrollConfirm(Action):
+    """Shows what will be submitted (masked) and the premium it will cost, with 确认 / 修改 / 取消."""
+
+    def name(self) -> str:
+        return "action_ask_enroll_confirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        rt = runtime.get()
+        if tracker.get_slot(EDITING):
+            dispatcher.utter_message(
+                text="要改哪一项?",
+                buttons=[
+                    {"title": "姓名", "payload": "姓名"},
+                    {"title": "身份证号", "payload": "身份证号"},
+                    {"title": "手机号", "payload": "手机号"},
+                    cancel_button(),
+                ],
+            )
+            return []
+        id_number = str(tracker.get_slot(ID_NUMBER) or "")
+        try:
+            with rt.sessions.begin() as session:
+                standing = look_up(session, id_number, tracker.get_slot(NAME)).standing
+        except SQLAlchemyError:
+            logger.exception("person lookup failed")
+            standing = Standing.NOT_FOUND
+        terms = Terms.from_knowledge_base(rt.knowledge)
+        dispatcher.utter_message(
+            text=render(
+                rt.templates,
+                "enroll_confirm.j2",
+                person=tracker.get_slot(NAME),
+                id_number=id_number,
+                phone=str(tracker.get_slot(PHONE) or ""),
+                year=policy_year(configured=rt.settings.insurance_year),
+                standing=standing.value,
+                premium=terms.premium(standing is Standing.REGISTERED_POOR),
+            ),
+            buttons=[{"title": "确认", "payload": "确认"}, {"title": "修改", "payload": "修改"}, cancel_button()],
+        )
+        return []
+
+
+class ActionEnrollSubmit(Action):
+    """The form's single exit: enrolls after 确认, or says why nothing was enrolled; then forgets the answers."""
+
+    def name(self) -> str:
+        return "action_enroll_submit"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        rt = runtime.get()
+        outcome = tracker.get_slot(CONFIRM)
+        forget = [SlotSet(s, None) for s in FORM_SLOTS]
+        if outcome == HANDOFF:
+            utter_handoff(dispatcher, tracker)
+            return forget
+        if outcome == OUTSIDE:
+            lookup = self._lookup(tracker)
+            utter_outside(dispatcher, rt.knowledge, lookup.region_path if lookup else None)
+            return forget
+        if outcome == EXISTING:
+            existing = self._existing(tracker)
+            if existing is not None:
+                utter_existing(dispatcher, existing)
+                return forget
+        if outcome != YES:
+            dispatcher.utter_message(response="utter_enroll_cancelled")
+            return forget
+        try:
+            result = enroll(
+                rt.sessions,
+                Terms.from_knowledge_base(rt.knowledge),
+                name=str(tracker.get_slot(NAME)),
+                id_number=str(tracker.get_slot(ID_NUMBER)),
+                phone=str(tracker.get_slot(PHONE)),
+                year=policy_year(configured=rt.settings.insurance_year),
+                channel=sender_channel(tracker),
+                channel_user_id=tracker.sender_id,
+            )
+        except OutsideRegionError as exc:
+            utter_outside(dispatcher, rt.knowledge, str(exc.args[0]) if exc.args else None)
+            return forget
+        except SQLAlchemyError:
+            logger.exception("enrollment failed")
+            dispatcher.utter_message(response="utter_enroll_failed")
+            return forget
+        if result.created:
+            logger.info("enrollment %s created (verified=%s)", result.enrollment.reference, result.enrollment.verified)
+            dispatcher.utter_message(
+                text=render(rt.templates, "enroll_done.j2", e=result.enrollment, standing=result.standing.value,
+                            bound=result.bound),
+                buttons=[{"title": "查参保状态", "payload": "/insurance_status"}],
+            )  # fmt: skip
+        else:
+            utter_existing(dispatcher, result.enrollment)
+        return forget
+
+    @staticmethod
+    def _existing(tracker: Tracker) -> EnrollmentView | None:
+        rt = runtime.get()
+        try:
+            with rt.sessions.begin() as session:
+                year = policy_year(configured=rt.settings.insurance_year)
+                return enrollment_of(session, str(tracker.get_slot(ID_NUMBER) or ""), year)
+        except SQLAlchemyError:
+            logger.exception("enrollment lookup failed")
+            return None
+
+    @staticmethod
+    def _lookup(tracker: Tracker) -> Lookup | None:
+        try:
+            with runtime.get().sessions.begin() as session:
+                return look_up(session, str(tracker.get_slot(ID_NUMBER) or ""), tracker.get_slot(NAME))
+        except SQLAlchemyError:
+            logger.exception("person lookup failed")
+            return None
+
+
+class ActionInsuranceStatus(Action):
+    """The chat user's own 齐惠保 enrollments, and nobody else's."""
+
+    def name(self) -> str:
+        return "action_insurance_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        rt = runtime.get()
+        try:
+            with rt.sessions.begin() as session:
+                mine = enrollments_of_chat(session, sender_channel(tracker), tracker.sender_id)
+        except SQLAlchemyError:
+            logger.exception("enrollment lookup failed")
+            dispatcher.utter_message(response="utter_enroll_failed")
+            return []
+        buttons = [] if mine else [{"title": "现在参保", "payload": ENROLL_PAYLOAD}]
+        dispatcher.utter_message(text=render(rt.templates, "insurance_status.j2", enrollments=mine), buttons=buttons)
+        return []
+
+
+def utter_existing(dispatcher: CollectingDispatcher, enrollment: EnrollmentView) -> None:
+    dispatcher.utter_message(
+        text=render(runtime.get().templates, "enroll_existing.j2", e=enrollment),
+        buttons=[{"title": "查参保状态", "payload": "/insurance_status"}],
+    )
+
+
+def local_options(kb: KnowledgeBase, region_path: str | None) -> list[Policy]:
+    city = (region_path or "").split("/")[0]
+    return [kb.policies[p] for p in ELSEWHERE if p in kb.policies and kb.policies[p].city == city]
+
+
+def utter_outside(dispatcher: CollectingDispatcher, kb: KnowledgeBase, region_path: str | None) -> None:
+    """齐惠保 is a 淄博 programme: say so, and offer what the knowledge base has for the person's own city."""
+    from actions.policy import policy_button
+
+    options = local_options(kb, region_path)
+    dispatcher.utter_message(
+        text=render(runtime.get().templates, "enroll_outside.j2", region=region_path, options=options),
+        buttons=[policy_button(p) for p in options] + [handoff_button()],
+    )
