@@ -92,6 +92,16 @@ def clean_name(text: str) -> str | None:
     return name.replace("•", "·")
 
 
+def lookup(id_number: str, name: str | None) -> Lookup:
+    """The register's word on a 身份证号 and name; NOT_FOUND (99 元, unverified) when the database fails."""
+    try:
+        with runtime.get().sessions.begin() as session:
+            return look_up(session, id_number, name)
+    except SQLAlchemyError:
+        logger.exception("person lookup failed")
+        return Lookup(Standing.NOT_FOUND)
+
+
 def ending(outcome: str) -> dict[str, Any]:
     """Slot values that end the form with an outcome for the submit action."""
     return {CONFIRM: outcome, "requested_slot": None}
@@ -332,12 +342,7 @@ class ActionAskEnrollConfirm(Action):
             )
             return []
         id_number = str(tracker.get_slot(ID_NUMBER) or "")
-        try:
-            with rt.sessions.begin() as session:
-                standing = look_up(session, id_number, tracker.get_slot(NAME)).standing
-        except SQLAlchemyError:
-            logger.exception("person lookup failed")
-            standing = Standing.NOT_FOUND
+        standing = lookup(id_number, tracker.get_slot(NAME)).standing
         terms = Terms.from_knowledge_base(rt.knowledge)
         dispatcher.utter_message(
             text=render(
@@ -371,8 +376,8 @@ class ActionEnrollSubmit(Action):
             utter_handoff(dispatcher, tracker)
             return forget
         if outcome == OUTSIDE:
-            lookup = self._lookup(tracker)
-            utter_outside(dispatcher, rt.knowledge, lookup.region_path if lookup else None)
+            found = lookup(str(tracker.get_slot(ID_NUMBER) or ""), tracker.get_slot(NAME))
+            utter_outside(dispatcher, rt.knowledge, found.region_path)
             return forget
         if outcome == EXISTING:
             existing = self._existing(tracker)
@@ -420,15 +425,6 @@ class ActionEnrollSubmit(Action):
                 return enrollment_of(session, str(tracker.get_slot(ID_NUMBER) or ""), year)
         except SQLAlchemyError:
             logger.exception("enrollment lookup failed")
-            return None
-
-    @staticmethod
-    def _lookup(tracker: Tracker) -> Lookup | None:
-        try:
-            with runtime.get().sessions.begin() as session:
-                return look_up(session, str(tracker.get_slot(ID_NUMBER) or ""), tracker.get_slot(NAME))
-        except SQLAlchemyError:
-            logger.exception("person lookup failed")
             return None
 
 

@@ -46,6 +46,12 @@ def make_id_number(birth: str = "19800101", sequence: int = 1, region: str = "37
     return first17 + check_digit(first17)
 
 
+# People the insurance tests register: 建档立卡 in 淄博, ordinary in 淄博, and a household in 枣庄.
+POOR_ID = make_id_number("19500714", 4)
+ORDINARY_ID = make_id_number("19501010", 9)
+ZAOZHUANG_ID = make_id_number("19720624", 15, region="370499")
+
+
 @dataclass
 class HouseholdFiles:
     """Builds households rows (valid unless overridden) and writes them as CSV or XLSX under `directory`."""

@@ -23,11 +23,7 @@ from actions.enrollment import (
 from actions.services.insurance import Terms, enroll
 from actions.services.regions import get_or_create_region
 from tests.actions.conftest import make_tracker
-from tests.conftest import make_id_number
-
-POOR_ID = make_id_number("19500714", 4)
-ORDINARY_ID = make_id_number("19501010", 9)
-ZAOZHUANG_ID = make_id_number("19720624", 15, region="370499")
+from tests.conftest import ORDINARY_ID, POOR_ID, ZAOZHUANG_ID, make_id_number
 
 
 @pytest.fixture

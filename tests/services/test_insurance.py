@@ -33,11 +33,8 @@ from actions.services.insurance import (
 from actions.services.knowledge import load_knowledge_base
 from actions.services.regions import get_or_create_region
 from nlu.amounts import find_amounts
-from tests.conftest import make_id_number
+from tests.conftest import ORDINARY_ID, POOR_ID, ZAOZHUANG_ID, make_id_number
 
-POOR_ID = make_id_number("19500714", 4)
-ORDINARY_ID = make_id_number("19501010", 9)
-ZAOZHUANG_ID = make_id_number("19720624", 15, region="370499")
 UNKNOWN_ID = make_id_number("19900101", 77)
 
 
