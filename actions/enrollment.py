@@ -331,15 +331,7 @@ class ActionAskEnrollConfirm(Action):
     ) -> list[dict[str, Any]]:
         rt = runtime.get()
         if tracker.get_slot(EDITING):
-            dispatcher.utter_message(
-                text="要改哪一项?",
-                buttons=[
-                    {"title": "姓名", "payload": "姓名"},
-                    {"title": "身份证号", "payload": "身份证号"},
-                    {"title": "手机号", "payload": "手机号"},
-                    cancel_button(),
-                ],
-            )
+            dispatcher.utter_message(response="utter_ask_enroll_field")
             return []
         id_number = str(tracker.get_slot(ID_NUMBER) or "")
         standing = lookup(id_number, tracker.get_slot(NAME)).standing

@@ -321,6 +321,14 @@ async def test_confirmation_shows_masked_details_and_the_premium(people: runtime
     assert [b["title"] for b in messages[0]["buttons"]] == ["确认", "修改", "取消"]
 
 
+async def test_after_edit_the_confirm_step_asks_which_field(people: runtime.Runtime, domain: dict) -> None:
+    tracker = make_tracker("u1", "修改", "nlu_fallback", slots={**CONFIRMING, "enroll_editing": True})
+    _, messages = await run(ActionAskEnrollConfirm(), tracker, domain)
+    assert messages[0]["response"] == "utter_ask_enroll_field"
+    buttons = domain["responses"]["utter_ask_enroll_field"][0]["buttons"]
+    assert [b["payload"] for b in buttons] == ["姓名", "身份证号", "手机号", "取消"]
+
+
 async def test_confirmation_for_someone_not_in_the_database_says_99_and_unverified(
     people: runtime.Runtime, domain: dict
 ) -> None:
