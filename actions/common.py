@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -31,6 +32,11 @@ def current_caller(tracker: Tracker) -> Caller | None:
     except SQLAlchemyError:
         logger.exception("caller lookup failed")
         return None
+
+
+def intent_payload(entities: dict[str, str], intent: str = "ask_policy") -> str:
+    """A button payload that runs the intent with entities, compact so that it fits Telegram's 64 bytes."""
+    return f"/{intent}{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
 
 
 def domain_buttons(domain: dict[str, Any], response: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from actions import runtime
 from actions.basics import utter_handoff
 from actions.common import sender_channel
-from actions.insurance import ENROLL_PAYLOAD, caller_person
+from actions.insurance import caller_person, enroll_button
 from actions.rendering import render
 from actions.services.idcard import normalize_phone, validate_id_number
 from actions.services.insurance import (
@@ -24,7 +24,6 @@ from actions.services.insurance import (
     Lookup,
     OutsideRegionError,
     Standing,
-    Terms,
     enroll,
     enrollment_of,
     enrollments_of_chat,
@@ -335,7 +334,7 @@ class ActionAskEnrollConfirm(Action):
             return []
         id_number = str(tracker.get_slot(ID_NUMBER) or "")
         standing = lookup(id_number, tracker.get_slot(NAME)).standing
-        terms = Terms.from_knowledge_base(rt.knowledge)
+        terms = rt.insurance_terms
         dispatcher.utter_message(
             text=render(
                 rt.templates,
@@ -382,7 +381,7 @@ class ActionEnrollSubmit(Action):
         try:
             result = enroll(
                 rt.sessions,
-                Terms.from_knowledge_base(rt.knowledge),
+                rt.insurance_terms,
                 name=str(tracker.get_slot(NAME)),
                 id_number=str(tracker.get_slot(ID_NUMBER)),
                 phone=str(tracker.get_slot(PHONE)),
@@ -437,7 +436,7 @@ class ActionInsuranceStatus(Action):
             logger.exception("enrollment lookup failed")
             dispatcher.utter_message(response="utter_enroll_failed")
             return []
-        buttons = [] if mine else [{"title": "现在参保", "payload": ENROLL_PAYLOAD}]
+        buttons = [] if mine else [enroll_button()]
         dispatcher.utter_message(text=render(rt.templates, "insurance_status.j2", enrollments=mine), buttons=buttons)
         return []
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from decimal import Decimal, InvalidOperation
@@ -12,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions import runtime
-from actions.common import sender_channel
+from actions.common import intent_payload, sender_channel
 from actions.rendering import render
 from actions.services.insurance import (
     HOME_CITY,
@@ -34,6 +33,10 @@ _REIMBURSE_WORDS = re.compile(r"报|赔|返|给多少|能拿|能领|能得|退|�
 ENROLL_PAYLOAD = "/enroll_insurance"
 
 
+def enroll_button() -> dict[str, str]:
+    return {"title": "现在参保", "payload": ENROLL_PAYLOAD}
+
+
 def payload_amount(tracker: Tracker) -> Decimal | None:
     """An amount a button sent as an entity: /ask_policy{"policy":"qihuibao","amount":"50000"}."""
     for e in tracker.latest_message.get("entities") or []:
@@ -47,8 +50,7 @@ def payload_amount(tracker: Tracker) -> Decimal | None:
 
 
 def estimate_button(value: Decimal, text: str) -> dict[str, str]:
-    entities = {"policy": PRODUCT, "amount": str(value)}
-    return {"title": text, "payload": f"/ask_policy{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"}
+    return {"title": text, "payload": intent_payload({"policy": PRODUCT, "amount": str(value)})}
 
 
 def caller_person(tracker: Tracker) -> ChatPerson | None:
@@ -64,34 +66,35 @@ def wants_estimate(text: str) -> bool:
     return bool(_REIMBURSE_WORDS.search(text))
 
 
-def answer_cost(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
-    """Answer a 齐惠保 question about price or reimbursement; False when the message asks about neither."""
+def answer_cost(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Answer a 齐惠保 question about price or reimbursement: an estimate, a request for the sum, or the price."""
     rt = runtime.get()
-    terms = Terms.from_knowledge_base(rt.knowledge)
+    terms = rt.insurance_terms
     text = str(tracker.latest_message.get("text") or "")
     category = category_of(text)
-    enroll_button = {"title": "现在参保", "payload": ENROLL_PAYLOAD}
 
     sent = payload_amount(tracker)
     if sent is not None:
         # A button the person picked when asked which sum is theirs after basic insurance.
-        return _estimate_reply(dispatcher, terms, sent, category, stated=True, approximate=False)
+        _estimate_reply(dispatcher, terms, sent, category, stated=True, approximate=False)
+        return
     choice, amounts = self_paid_amount(text, find_amounts(text))
     if choice is AmountChoice.ONE and amounts[0].value is not None:
         stated = bool(re.search(r"医保|报销?完|报了|自付|自费|自己|个人|剩", text))
-        return _estimate_reply(dispatcher, terms, amounts[0].value, category, stated, amounts[0].approximate)
+        _estimate_reply(dispatcher, terms, amounts[0].value, category, stated, amounts[0].approximate)
+        return
     if choice is AmountChoice.UNREADABLE:
         dispatcher.utter_message(
             text=render(rt.templates, "insurance_amount_unclear.j2", said=amounts[0].text, example=Decimal(50000))
         )
-        return True
+        return
     if choice is AmountChoice.SEVERAL:
         values = list(dict.fromkeys(a.value for a in amounts if a.value is not None))[:4]
         dispatcher.utter_message(
             text=render(rt.templates, "insurance_amount_which.j2", values=values),
             buttons=[estimate_button(v, f"{v:,} 元") for v in values],
         )
-        return True
+        return
     person = caller_person(tracker)
     dispatcher.utter_message(
         text=render(
@@ -103,9 +106,8 @@ def answer_cost(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
             premium=terms.premium(person.registered_poor) if person else None,
             offer_estimate=wants_estimate(text),
         ),
-        buttons=[enroll_button],
+        buttons=[enroll_button()],
     )
-    return True
 
 
 def _estimate_reply(
@@ -115,7 +117,7 @@ def _estimate_reply(
     category: str | None,
     stated: bool,
     approximate: bool,
-) -> bool:
+) -> None:
     result = estimate(terms, amount, category)
     dispatcher.utter_message(
         text=render(
@@ -126,9 +128,8 @@ def _estimate_reply(
             stated=stated,
             approximate=approximate,
         ),
-        buttons=[{"title": "现在参保", "payload": ENROLL_PAYLOAD}],
+        buttons=[enroll_button()],
     )
-    return True
 
 
 def is_cost_question(tracker: Tracker, aspect: str | None) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -11,8 +10,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import runtime
-from actions.common import current_caller
-from actions.insurance import ENROLL_PAYLOAD, answer_cost, is_cost_question
+from actions.common import current_caller, intent_payload
+from actions.insurance import answer_cost, enroll_button, is_cost_question
 from actions.rendering import render
 from actions.services.answers import build_answer, split_message
 from actions.services.follow_up import is_follow_up
@@ -28,10 +27,6 @@ MEDICAL_WORDS = re.compile(
     r"还得|还要|能报|报多少"
 )
 CALLBACK_DATA_LIMIT = 64  # bytes of a Telegram button's callback_data
-
-
-def intent_payload(entities: dict[str, str]) -> str:
-    return f"/ask_policy{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
 
 
 def policy_button(policy: Policy, aspect: str | None = None, region: str | None = None) -> dict[str, str]:
@@ -126,7 +121,7 @@ class ActionAnswerPolicy(Action):
             chunks = split_message(render(rt.templates, "policy_answer.j2", a=answer))
             buttons = [policy_button(r) for r in answer.related]
             if policy_id == COST_POLICY:
-                buttons.insert(0, {"title": "现在参保", "payload": ENROLL_PAYLOAD})
+                buttons.insert(0, enroll_button())
             if not answer.detailed:
                 buttons.insert(0, {"title": "更多", "payload": policy_button(answer.policy, "more")["payload"]})
             for chunk in chunks[:-1]:

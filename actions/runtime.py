@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from actions.db.session import make_engine, make_sessionmaker
 from actions.rendering import make_environment
 from actions.services import follow_up
+from actions.services.insurance import Terms
 from actions.services.knowledge import KnowledgeBase, load_knowledge_base
 from actions.settings import Settings
 
@@ -25,6 +26,7 @@ class Runtime:
     sessions: sessionmaker
     templates: Environment
     knowledge: KnowledgeBase
+    insurance_terms: Terms  # 齐惠保's figures, checked once at start-up
 
 
 _runtime: Runtime | None = None
@@ -35,7 +37,10 @@ def init(settings: Settings | None = None) -> Runtime:
     global _runtime
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
-    _runtime = Runtime(settings, engine, make_sessionmaker(engine), make_environment(), load_knowledge_base())
+    knowledge = load_knowledge_base()
+    _runtime = Runtime(
+        settings, engine, make_sessionmaker(engine), make_environment(), knowledge, Terms.from_knowledge_base(knowledge)
+    )
     follow_up.warm_up()
     logger.info("runtime ready (database backend: %s)", engine.dialect.name)
     return _runtime

@@ -20,7 +20,7 @@ from actions.enrollment import (
     ActionInsuranceStatus,
     ValidateEnrollmentForm,
 )
-from actions.services.insurance import Terms, enroll
+from actions.services.insurance import enroll
 from actions.services.regions import get_or_create_region
 from tests.actions.conftest import make_tracker
 from tests.conftest import ORDINARY_ID, POOR_ID, ZAOZHUANG_ID, make_id_number
@@ -142,7 +142,7 @@ async def test_start_for_a_linked_person_enrolled_this_year_returns_the_enrollme
 ) -> None:
     bind(people, "u1", POOR_ID)
     first = enroll(
-        people.sessions, Terms.from_knowledge_base(people.knowledge), name="王志强", id_number=POOR_ID,
+        people.sessions, people.insurance_terms, name="王志强", id_number=POOR_ID,
         phone="13300002486", year=people.settings.insurance_year or __import__("datetime").date.today().year,
         channel="rest", channel_user_id="u1",
     )  # fmt: skip
