@@ -61,6 +61,8 @@ NOT_NAME_CHARS = re.compile(r"[吗呢啥咋么怎谁哪吧啊呀嘛呗的了]")
 QUESTION_INTENTS = frozenset(
     {"ask_policy", "help", "bot_identity", "insurance_status", "enroll_insurance", "greet", "out_of_scope"}
 )
+ID_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9Xx])")
+PHONE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 SLOT_LABELS = {NAME: "姓名", ID_NUMBER: "身份证号", PHONE: "手机号", CONFIRM: "确认信息"}
 
 
@@ -79,6 +81,20 @@ def cancel_button() -> dict[str, str]:
 
 def handoff_button() -> dict[str, str]:
     return {"title": "找工作人员", "payload": "/human_handoff"}
+
+
+def split_details(text: str) -> tuple[str, str | None, str | None]:
+    """ "王志强 370399195007140044 13300002486" → ("王志强", the 身份证号, the phone): people send all at once."""
+    ids = ID_IN_TEXT.findall(text)
+    phones = PHONE_IN_TEXT.findall(text)
+    id_number = ids[0] if len(ids) == 1 else None
+    phone = phones[0] if len(phones) == 1 else None
+    rest = text
+    for found in (id_number, phone):
+        if found:
+            rest = rest.replace(found, " ")
+    rest = re.sub(r"(?:身份证号码?|身份证|证号|手机号码?|手机|电话)[::\s]*", " ", rest)
+    return rest.strip(), id_number, phone
 
 
 def clean_name(text: str) -> str | None:
@@ -218,26 +234,42 @@ class ValidateEnrollmentForm(FormValidationAction):
         stop = self._interruption(tracker)
         if stop is not None:
             return {NAME: None, **stop}
-        name = clean_name(str(value or ""))
+        rest, id_number, phone = split_details(str(value))
+        name = clean_name(rest)
         if name is None:
             self._refuse(dispatcher, tracker, NAME, "name")
             return {NAME: None}
-        return {NAME: name}
+        result: dict[str, Any] = {NAME: name}
+        if id_number:
+            result.update(self._check_id(dispatcher, tracker, id_number, name))
+        if phone and "requested_slot" not in result:
+            result[PHONE] = phone
+        return result
 
     async def validate_enroll_id_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value is None:
             return {ID_NUMBER: None}
-        check = validate_id_number(str(value or ""))
-        if not check.ok or check.normalized is None:
+        text = str(value)
+        _, found, phone = split_details(text)
+        raw = text if validate_id_number(text).ok or not found else found  # "身份证号370399…" works too
+        if not validate_id_number(raw).ok:
             stop = self._interruption(tracker)
             if stop is not None:
                 return {ID_NUMBER: None, **stop}
+        result = self._check_id(dispatcher, tracker, raw, str(tracker.get_slot(NAME) or ""))
+        if phone and result.get(ID_NUMBER) and "requested_slot" not in result:
+            result[PHONE] = phone
+        return result
+
+    def _check_id(self, dispatcher: CollectingDispatcher, tracker: Tracker, raw: str, name: str) -> dict[str, Any]:
+        """The 身份证号 checked by its digits, then against the register and this year's enrollments."""
+        check = validate_id_number(raw)
+        if not check.ok or check.normalized is None:
             code = check.problem.value if check.problem else ""
             return self._fail(dispatcher, tracker, "id", code=code)
         rt = runtime.get()
-        name = str(tracker.get_slot(NAME) or "")
         try:
             with rt.sessions.begin() as session:
                 lookup = look_up(session, check.normalized, name or None)
@@ -267,7 +299,8 @@ class ValidateEnrollmentForm(FormValidationAction):
     ) -> dict[str, Any]:
         if value is None:
             return {PHONE: None}
-        phone = normalize_phone(str(value or ""))
+        text = str(value)
+        phone = normalize_phone(text) or split_details(text)[2]  # "手机13300002486" works too
         if phone is not None:
             return {PHONE: phone}
         stop = self._interruption(tracker)

@@ -162,6 +162,29 @@ async def test_name_is_taken_from_what_people_type(people: runtime.Runtime, doma
     }
 
 
+async def test_everything_sent_at_once_is_taken_at_once(people: runtime.Runtime, domain: dict) -> None:
+    slots, messages = await validate(form_tracker(f"王志强 {POOR_ID} 13300002486", "enroll_name"), domain)
+    assert slots == {"enroll_name": "王志强", "enroll_id_number": POOR_ID, "enroll_id_failures": 0,
+                     "enroll_phone": "13300002486"}  # fmt: skip
+    assert messages == []
+    slots, _ = await validate(form_tracker(f"俺叫王志强,身份证号{POOR_ID}", "enroll_name"), domain)
+    assert slots == {"enroll_name": "王志强", "enroll_id_number": POOR_ID, "enroll_id_failures": 0}
+
+
+async def test_a_wrong_number_sent_with_the_name_keeps_the_name(people: runtime.Runtime, domain: dict) -> None:
+    slots, messages = await validate(form_tracker(f"王志强 {POOR_ID[:-1]}5", "enroll_name"), domain)
+    assert slots == {"enroll_name": "王志强", "enroll_id_number": None, "enroll_id_failures": 1}
+    assert "校验码" in text_of(messages)
+
+
+async def test_numbers_with_words_around_them_are_found(people: runtime.Runtime, domain: dict) -> None:
+    tracker = form_tracker(f"身份证号:{POOR_ID}", "enroll_id_number", slots={"enroll_name": "王志强"})
+    assert (await validate(tracker, domain))[0] == {"enroll_id_number": POOR_ID, "enroll_id_failures": 0}
+    assert (await validate(form_tracker("手机13300002486", "enroll_phone"), domain))[0] == {
+        "enroll_phone": "13300002486"
+    }
+
+
 @pytest.mark.parametrize("text", ["啥意思啊", "a", "12345", "齐惠保到底多少钱啊 你先告诉俺"])
 async def test_what_is_not_a_name_is_asked_again(people: runtime.Runtime, domain: dict, text: str) -> None:
     slots, messages = await validate(form_tracker(text, "enroll_name"), domain)
