@@ -7,10 +7,9 @@ from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy.exc import SQLAlchemyError
 
 from actions import runtime
-from actions.common import current_caller, domain_buttons, utter_template
+from actions.common import current_caller, domain_buttons, read_db, utter_template
 from actions.services.identities import cadres_covering
 
 logger = logging.getLogger(__name__)
@@ -51,11 +50,10 @@ def utter_handoff(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     caller = current_caller(tracker)
     contacts: list[dict[str, str]] = []
     if caller is not None and caller.village:
-        try:
-            with runtime.get().sessions.begin() as session:
-                contacts = [
-                    {"name": c.name, "region": c.region.path} for c in cadres_covering(session, caller.village)
-                ][:3]
-        except SQLAlchemyError:
-            logger.exception("cadre lookup failed")
+        village = caller.village
+        contacts = read_db(
+            "cadre lookup",
+            lambda session: [{"name": c.name, "region": c.region.path} for c in cadres_covering(session, village)][:3],
+            [],
+        )
     utter_template(dispatcher, "human_handoff.j2", contacts=contacts, hotline=runtime.get().settings.handoff_contact)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from actions import runtime
 from actions.rendering import render
 from actions.services.identities import Caller, find_caller
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def sender_channel(tracker: Tracker) -> str:
@@ -24,14 +27,24 @@ def sender_channel(tracker: Tracker) -> str:
     return str(channel or tracker.get_latest_input_channel() or "rest")
 
 
-def current_caller(tracker: Tracker) -> Caller | None:
-    """The caller as the case database knows them; None when the database cannot be reached."""
+def read_db(what: str, query: Callable[[Session], T], default: T) -> T:
+    """Run a read in its own short transaction; when the database fails, log it and return `default`.
+
+    Engines hide bound parameters, so the logged error carries no 身份证号 or phone number.
+    """
     try:
         with runtime.get().sessions.begin() as session:
-            return find_caller(session, sender_channel(tracker), tracker.sender_id)
+            return query(session)
     except SQLAlchemyError:
-        logger.exception("caller lookup failed")
-        return None
+        logger.exception("%s failed", what)
+        return default
+
+
+def current_caller(tracker: Tracker) -> Caller | None:
+    """The caller as the case database knows them; None when the database cannot be reached."""
+    return read_db(
+        "caller lookup", lambda session: find_caller(session, sender_channel(tracker), tracker.sender_id), None
+    )
 
 
 def intent_payload(entities: dict[str, str], intent: str = "ask_policy") -> str:

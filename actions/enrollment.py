@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions import runtime
 from actions.basics import utter_handoff
-from actions.common import sender_channel
+from actions.common import read_db, sender_channel
 from actions.insurance import caller_person, enroll_button
 from actions.rendering import render
 from actions.services.idcard import normalize_phone, validate_id_number
@@ -109,12 +109,16 @@ def clean_name(text: str) -> str | None:
 
 def lookup(id_number: str, name: str | None) -> Lookup:
     """The register's word on a 身份证号 and name; NOT_FOUND (99 元, unverified) when the database fails."""
-    try:
-        with runtime.get().sessions.begin() as session:
-            return look_up(session, id_number, name)
-    except SQLAlchemyError:
-        logger.exception("person lookup failed")
-        return Lookup(Standing.NOT_FOUND)
+    return read_db("person lookup", lambda session: look_up(session, id_number, name), Lookup(Standing.NOT_FOUND))
+
+
+def insured_year() -> int:
+    return policy_year(configured=runtime.get().settings.insurance_year)
+
+
+def existing_enrollment(id_number: str) -> EnrollmentView | None:
+    """This year's enrollment of the 身份证号; None when there is none or the database fails."""
+    return read_db("enrollment lookup", lambda session: enrollment_of(session, id_number, insured_year()), None)
 
 
 def ending(outcome: str) -> dict[str, Any]:
@@ -154,28 +158,14 @@ class ActionEnrollStart(Action):
             if person.region_path.split("/")[0] != HOME_CITY:
                 utter_outside(dispatcher, rt.knowledge, person.region_path)
                 return [SlotSet(READY, False)]
-            year = policy_year(configured=rt.settings.insurance_year)
-            try:
-                with rt.sessions.begin() as session:
-                    mine = [
-                        e
-                        for e in enrollments_of_chat(session, sender_channel(tracker), tracker.sender_id)
-                        if e.policy_year == year and e.id_number == person.id_number
-                    ]
-            except SQLAlchemyError:
-                logger.exception("enrollment lookup failed")
-                mine = []
-            if mine:
-                utter_existing(dispatcher, mine[0])
+            existing = existing_enrollment(person.id_number)
+            if existing is not None:
+                utter_existing(dispatcher, existing)
                 return [SlotSet(READY, False)]
             prefill = [SlotSet(NAME, person.name), SlotSet(ID_NUMBER, person.id_number)]
             if person.phone:
                 prefill.append(SlotSet(PHONE, person.phone))
-        dispatcher.utter_message(
-            text=render(
-                rt.templates, "enroll_start.j2", person=person, year=policy_year(configured=rt.settings.insurance_year)
-            )
-        )
+        dispatcher.utter_message(text=render(rt.templates, "enroll_start.j2", person=person, year=insured_year()))
         leftovers = [SlotSet(s, None) for s in FORM_SLOTS if tracker.get_slot(s) is not None]
         return [*leftovers, *prefill, SlotSet(READY, True)]
 
@@ -269,18 +259,12 @@ class ValidateEnrollmentForm(FormValidationAction):
         if not check.ok or check.normalized is None:
             code = check.problem.value if check.problem else ""
             return self._fail(dispatcher, tracker, "id", code=code)
-        rt = runtime.get()
-        try:
-            with rt.sessions.begin() as session:
-                lookup = look_up(session, check.normalized, name or None)
-                existing = enrollment_of(session, check.normalized, policy_year(configured=rt.settings.insurance_year))
-        except SQLAlchemyError:
-            logger.exception("person lookup failed")
-            lookup, existing = Lookup(Standing.NOT_FOUND), None
-        if lookup.standing is Standing.NAME_MISMATCH:
+        standing = lookup(check.normalized, name or None).standing
+        if standing is Standing.NAME_MISMATCH:
             return self._fail(dispatcher, tracker, "mismatch")
-        if lookup.standing is Standing.OUTSIDE:
+        if standing is Standing.OUTSIDE:
             return {ID_NUMBER: check.normalized, **ending(OUTSIDE)}
+        existing = existing_enrollment(check.normalized)
         if existing is not None and same_name(existing.name, name):
             # Enrolled already this year: say so now rather than after the phone number.
             return {ID_NUMBER: check.normalized, FAILURES: 0, **ending(EXISTING)}
@@ -375,7 +359,7 @@ class ActionAskEnrollConfirm(Action):
                 person=tracker.get_slot(NAME),
                 id_number=id_number,
                 phone=str(tracker.get_slot(PHONE) or ""),
-                year=policy_year(configured=rt.settings.insurance_year),
+                year=insured_year(),
                 standing=standing.value,
                 premium=terms.premium(standing is Standing.REGISTERED_POOR),
             ),
@@ -404,7 +388,7 @@ class ActionEnrollSubmit(Action):
             utter_outside(dispatcher, rt.knowledge, found.region_path)
             return forget
         if outcome == EXISTING:
-            existing = self._existing(tracker)
+            existing = existing_enrollment(str(tracker.get_slot(ID_NUMBER) or ""))
             if existing is not None:
                 utter_existing(dispatcher, existing)
                 return forget
@@ -418,7 +402,7 @@ class ActionEnrollSubmit(Action):
                 name=str(tracker.get_slot(NAME)),
                 id_number=str(tracker.get_slot(ID_NUMBER)),
                 phone=str(tracker.get_slot(PHONE)),
-                year=policy_year(configured=rt.settings.insurance_year),
+                year=insured_year(),
                 channel=sender_channel(tracker),
                 channel_user_id=tracker.sender_id,
             )
@@ -440,17 +424,6 @@ class ActionEnrollSubmit(Action):
             utter_existing(dispatcher, result.enrollment)
         return forget
 
-    @staticmethod
-    def _existing(tracker: Tracker) -> EnrollmentView | None:
-        rt = runtime.get()
-        try:
-            with rt.sessions.begin() as session:
-                year = policy_year(configured=rt.settings.insurance_year)
-                return enrollment_of(session, str(tracker.get_slot(ID_NUMBER) or ""), year)
-        except SQLAlchemyError:
-            logger.exception("enrollment lookup failed")
-            return None
-
 
 class ActionInsuranceStatus(Action):
     """The chat user's own 齐惠保 enrollments, and nobody else's."""
@@ -462,11 +435,12 @@ class ActionInsuranceStatus(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         rt = runtime.get()
-        try:
-            with rt.sessions.begin() as session:
-                mine = enrollments_of_chat(session, sender_channel(tracker), tracker.sender_id)
-        except SQLAlchemyError:
-            logger.exception("enrollment lookup failed")
+        mine = read_db(
+            "enrollment lookup",
+            lambda session: enrollments_of_chat(session, sender_channel(tracker), tracker.sender_id),
+            None,
+        )
+        if mine is None:
             dispatcher.utter_message(response="utter_enroll_failed")
             return []
         buttons = [] if mine else [enroll_button()]

@@ -8,10 +8,9 @@ from decimal import Decimal, InvalidOperation
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy.exc import SQLAlchemyError
 
 from actions import runtime
-from actions.common import intent_payload, sender_channel
+from actions.common import intent_payload, read_db, sender_channel
 from actions.rendering import render
 from actions.services.insurance import (
     HOME_CITY,
@@ -54,12 +53,9 @@ def estimate_button(value: Decimal, text: str) -> dict[str, str]:
 
 
 def caller_person(tracker: Tracker) -> ChatPerson | None:
-    try:
-        with runtime.get().sessions.begin() as session:
-            return person_of_chat(session, sender_channel(tracker), tracker.sender_id)
-    except SQLAlchemyError:
-        logger.exception("person lookup failed")
-        return None
+    return read_db(
+        "person lookup", lambda session: person_of_chat(session, sender_channel(tracker), tracker.sender_id), None
+    )
 
 
 def wants_estimate(text: str) -> bool:

@@ -63,9 +63,9 @@ def follow_up_policy(tracker: Tracker, kb: KnowledgeBase) -> str | None:
     asks_more = bool(entity_values(tracker, "aspect") or entity_values(tracker, "region"))
     if policy == COST_POLICY:
         # Sums of money and words about medical bills are part of a 齐惠保 follow-up, not another topic.
-        costs = [(a.start, a.end) for a in find_amounts(text)] + [m.span() for m in MEDICAL_WORDS.finditer(text)]
-        asks_more = asks_more or bool(find_amounts(text))
-        spans = spans + costs
+        amounts = find_amounts(text)
+        asks_more = asks_more or bool(amounts)
+        spans = spans + [(a.start, a.end) for a in amounts] + [m.span() for m in MEDICAL_WORDS.finditer(text)]
     if policy in kb.policies and asks_more and is_follow_up(text, spans):
         return str(policy)
     return None
