@@ -63,7 +63,6 @@ QUESTION_INTENTS = frozenset(
 )
 ID_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9Xx])")
 PHONE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
-SLOT_LABELS = {NAME: "姓名", ID_NUMBER: "身份证号", PHONE: "手机号", CONFIRM: "确认信息"}
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -77,6 +76,10 @@ def latest_intent(tracker: Tracker) -> tuple[str | None, float]:
 
 def cancel_button() -> dict[str, str]:
     return {"title": "取消", "payload": "取消"}
+
+
+def status_button() -> dict[str, str]:
+    return {"title": "查参保状态", "payload": "/insurance_status"}
 
 
 def handoff_button() -> dict[str, str]:
@@ -208,7 +211,7 @@ class ValidateEnrollmentForm(FormValidationAction):
             text=render(
                 runtime.get().templates,
                 "enroll_invalid.j2",
-                label=SLOT_LABELS[slot],
+                slot=slot,
                 problem=problem,
                 asked_else=asked_else,
                 **context,
@@ -418,7 +421,7 @@ class ActionEnrollSubmit(Action):
             dispatcher.utter_message(
                 text=render(rt.templates, "enroll_done.j2", e=result.enrollment, standing=result.standing.value,
                             bound=result.bound),
-                buttons=[{"title": "查参保状态", "payload": "/insurance_status"}],
+                buttons=[status_button()],
             )  # fmt: skip
         else:
             utter_existing(dispatcher, result.enrollment)
@@ -451,7 +454,7 @@ class ActionInsuranceStatus(Action):
 def utter_existing(dispatcher: CollectingDispatcher, enrollment: EnrollmentView) -> None:
     dispatcher.utter_message(
         text=render(runtime.get().templates, "enroll_existing.j2", e=enrollment),
-        buttons=[{"title": "查参保状态", "payload": "/insurance_status"}],
+        buttons=[status_button()],
     )
 
 
