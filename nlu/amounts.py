@@ -37,6 +37,9 @@ _NOT_MONEY_BEFORE = re.compile(r"(?:百分之|第|周|星期|礼拜)\s*$")
 _LEADING_UNITS = "百千万亿佰仟"
 _DIGIT = re.compile(rf"[0-9{_CN_DIGITS}十拾几]")
 _SCALE = {"万": Decimal(10000), "千": Decimal(1000), "亿": Decimal(100000000)}
+# 十多万, 二十来万, 3千多 is read as 十万+: a number, an approximation word, then the scale it counts in.
+_APPROXIMATE_SCALE = re.compile(r"(?:多|来|余)([万千百亿wWkK])")
+_SCALE_OF = {"万": 10000, "w": 10000, "W": 10000, "千": 1000, "k": 1000, "K": 1000, "百": 100, "亿": 100000000}
 _MAX_DIGIT_RUN = 8
 _LARGEST = Decimal(10) ** 10
 # Two Chinese digits in a row are a range (五六万, 两三千), not a number.
@@ -93,6 +96,13 @@ def find_amounts(text: str) -> list[Amount]:
         span = folded[start:end]
         if not span or not _DIGIT.search(span):
             continue
+        scaled = _APPROXIMATE_SCALE.match(folded, end)
+        if scaled and not re.search(r"[万亿千百佰仟wWkK]", span):
+            # 十多万: the number counts 万 (read as 十万, approximately).
+            head = _read(span)
+            value = None if head is None else head * _SCALE_OF[scaled.group(1)]
+            found.append(Amount(value, start, scaled.end(), text[start : scaled.end()], True))
+            continue
         before, after = folded[:start], folded[end:]
         if start and (folded[start - 1].isascii() and (folded[start - 1].isalnum() or folded[start - 1] in "-_.")):
             continue
@@ -102,6 +112,8 @@ def find_amounts(text: str) -> list[Amount]:
             continue
         currency = _CURRENCY.match(after)
         counted = _NOT_MONEY_AFTER.match(_APPROXIMATE.sub("", after, count=1) if _APPROXIMATE.match(after) else after)
+        if counted and counted.group()[:1].isspace() and _has_unit(span):
+            counted = None  # "花了六万多 家里…": after a space, a sum with 万/千 is followed by a new phrase
         if _NOT_MONEY_BEFORE.search(before) or (not currency and counted):
             continue
         arabic_only = re.fullmatch(_ARABIC, span) is not None

@@ -92,3 +92,20 @@ def test_several_sums_have_no_single_value() -> None:
 def test_hostile_input_does_not_raise() -> None:
     for text in ["", "💰💰💰", "9" * 10_000, "万" * 5000, "一" * 3000 + "万", "' OR 1=1 --", "1.2.3.4万"]:
         find_amounts(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("赔了十来万", 100000), ("花了十多万块", 100000), ("二十来万", 200000), ("20多万", 200000), ("两百多块", 200)],
+)
+def test_a_number_before_an_approximation_and_a_scale_counts_in_that_scale(text: str, expected: int) -> None:
+    """十多万 is about 十万, not 十 元."""
+    (amount,) = find_amounts(text)
+    assert amount.approximate
+    assert amount.value == Decimal(expected)
+
+
+def test_a_word_after_a_space_does_not_make_a_sum_a_count() -> None:
+    (amount,) = find_amounts("住院花了六万多 家里没进项了")
+    assert amount.value == Decimal(60000)
+    assert not find_amounts("俺家 3 口人")
