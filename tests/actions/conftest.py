@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions import runtime
 from actions.db.migrate import upgrade
@@ -69,3 +70,49 @@ def make_tracker(
             "latest_action_name": "action_listen",
         }
     )
+
+
+def form_tracker(
+    text: str,
+    slot: str,
+    intent: str = "nlu_fallback",
+    slots: dict[str, Any] | None = None,
+    sender: str = "u1",
+    form: str = "enrollment_form",
+) -> Tracker:
+    """The tracker as the form hands it to validation: the message, then its text extracted into `slot`."""
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+    all_slots = {"requested_slot": slot, **(slots or {}), slot: text}
+    return Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": all_slots,
+            "latest_message": latest,
+            "events": [
+                {"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"},
+                {"event": "slot", "name": slot, "value": text},
+            ],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {"name": form},
+            "latest_action_name": "action_listen",
+        }
+    )
+
+
+async def run(action: Any, tracker: Tracker, domain: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, domain)
+    return events, dispatcher.messages
+
+
+def text_of(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m.get("text") or "" for m in messages)
+
+
+def payloads(messages: list[dict[str, Any]]) -> list[str]:
+    return [b["payload"] for m in messages for b in m.get("buttons") or []]
+
+
+def slots_of(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}

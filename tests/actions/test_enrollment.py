@@ -22,7 +22,7 @@ from actions.enrollment import (
 )
 from actions.services.insurance import enroll
 from actions.services.regions import get_or_create_region
-from tests.actions.conftest import make_tracker
+from tests.actions.conftest import form_tracker, make_tracker, payloads, run, slots_of, text_of
 from tests.conftest import ORDINARY_ID, POOR_ID, ZAOZHUANG_ID, make_id_number
 
 
@@ -40,51 +40,10 @@ def people(rt: runtime.Runtime) -> runtime.Runtime:
     return rt
 
 
-def form_tracker(
-    text: str, slot: str, intent: str = "nlu_fallback", slots: dict[str, Any] | None = None, sender: str = "u1"
-) -> Tracker:
-    """The tracker as the form hands it to validation: the message, then its text extracted into `slot`."""
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
-    all_slots = {"requested_slot": slot, **(slots or {}), slot: text}
-    return Tracker.from_dict(
-        {
-            "sender_id": sender,
-            "slots": all_slots,
-            "latest_message": latest,
-            "events": [
-                {"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"},
-                {"event": "slot", "name": slot, "value": text},
-            ],
-            "paused": False,
-            "followup_action": None,
-            "active_loop": {"name": "enrollment_form"},
-            "latest_action_name": "action_listen",
-        }
-    )
-
-
 async def validate(tracker: Tracker, domain: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     dispatcher = CollectingDispatcher()
     events = await ValidateEnrollmentForm().run(dispatcher, tracker, domain)
     return {e["name"]: e["value"] for e in events if e["event"] == "slot"}, dispatcher.messages
-
-
-async def run(action: Any, tracker: Tracker, domain: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict]]:
-    dispatcher = CollectingDispatcher()
-    events = await action.run(dispatcher, tracker, domain)
-    return events, dispatcher.messages
-
-
-def text_of(messages: list[dict[str, Any]]) -> str:
-    return "\n".join(m.get("text") or "" for m in messages)
-
-
-def payloads(messages: list[dict[str, Any]]) -> list[str]:
-    return [b["payload"] for m in messages for b in m.get("buttons") or []]
-
-
-def slots_of(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
 
 
 def bind(rt: runtime.Runtime, sender: str, id_number: str) -> None:
