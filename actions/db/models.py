@@ -53,7 +53,9 @@ HOUSEHOLD_STATUSES = (
     "特困供养户",
 )
 ABCD_CLASSES = ("A", "B", "C", "D")
-CASE_STATUSES = ("待核实", "核实中", "纳入监测", "即时帮扶", "不予纳入", "风险消除")
+CASE_STATUSES = ("已提交", "核实中", "纳入监测", "即时帮扶", "不予纳入", "风险消除")
+CASE_CATEGORIES = ("脱贫不稳定户", "边缘易致贫户", "突发严重困难户", "暂不符合")
+RISK_LEVELS = ("高", "中", "低")
 
 
 def utcnow() -> dt.datetime:
@@ -164,28 +166,58 @@ class ChatIdentity(Base):
 
 
 class HardshipCase(Base):
-    """A self-declared hardship (自主申报) case in the monitoring workflow."""
+    """A self-declared hardship (自主申报) case in the monitoring workflow.
+
+    What the declarant said is kept as said (name, 身份证号, phone, address text, figures); `person_id`,
+    `household_id` and `region_id` link it to the register where the 身份证号 or the address is known. The triage
+    (`category`, `risk`, `urgent`, `reasons`) is a suggestion for the cadre, who decides through the workflow.
+    """
 
     __tablename__ = "cases"
-    __table_args__ = (CheckConstraint(_in("status", CASE_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
+        CheckConstraint("category IS NULL OR " + _in("category", CASE_CATEGORIES), name="category"),
+        CheckConstraint("risk IS NULL OR " + _in("risk", RISK_LEVELS), name="risk"),
+        CheckConstraint("household_size IS NULL OR household_size BETWEEN 1 AND 30", name="household_size"),
+        Index("ix_cases_chat", "channel", "channel_user_id"),
+    )
 
     id = Column(Integer, primary_key=True)
     case_no = Column(String(20), nullable=False, unique=True)  # SB-2026-000123
     household_id = Column(ForeignKey("households.id"), nullable=True, index=True)
     person_id = Column(ForeignKey("persons.id"), nullable=True, index=True)
     region_id = Column(ForeignKey("regions.id"), nullable=True, index=True)
+    name = Column(String(64), nullable=True)
+    id_number = Column(String(18), nullable=True)
+    phone = Column(String(11), nullable=True)
+    address = Column(String(200), nullable=True)  # as typed: 太河镇东峪村
     cause = Column(String(16), nullable=True)
-    amount = Column(Numeric(12, 2), nullable=True)
+    amount = Column(Numeric(12, 2), nullable=True)  # the extra expense or the lost income; NULL: not known
+    household_income = Column(Numeric(12, 2), nullable=True)  # a normal year's, before the trouble
+    household_size = Column(Integer, nullable=True)
     description = Column(Text, nullable=True)
-    status = Column(String(8), nullable=False, default="待核实")
+    category = Column(String(8), nullable=True)
+    risk = Column(String(1), nullable=True)
+    urgent = Column(Boolean, nullable=False, default=False)
+    reasons = Column(Text, nullable=True)  # the triage's reasons, one per line
+    status = Column(String(8), nullable=False, default="已提交")
+    due_on = Column(Date, nullable=True)  # verification deadline, until a cadre acts
+    channel = Column(String(32), nullable=True)
+    channel_user_id = Column(String(64), nullable=True)
+    # The conversation's submission token: a second 提交 of the same form finds the first case.
+    submission_key = Column(String(64), nullable=True, unique=True)
+    # The declaration's content (person, cause, figures, text): the same declaration again within minutes is one case.
+    fingerprint = Column(String(64), nullable=True, index=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
     events = relationship("CaseEvent", back_populates="case", order_by="CaseEvent.id")
+    assignments = relationship("CaseAssignment", back_populates="case", order_by="CaseAssignment.id")
+    region = relationship(Region)
 
 
 class CaseEvent(Base):
-    """One step of a case's status history."""
+    """One step of a case's status history: who, when, from which status to which, and why."""
 
     __tablename__ = "case_events"
 
@@ -195,9 +227,42 @@ class CaseEvent(Base):
     to_status = Column(String(8), nullable=False)
     note = Column(Text, nullable=True)
     cadre_id = Column(ForeignKey("cadres.id"), nullable=True)
+    actor = Column(String(64), nullable=True)  # 申报人 / a cadre's name / 系统
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
     case = relationship(HardshipCase, back_populates="events")
+    cadre = relationship(Cadre)
+
+
+class CaseAssignment(Base):
+    """A cadre whose jurisdiction covers the case's place, and so works the case."""
+
+    __tablename__ = "case_assignments"
+    __table_args__ = (UniqueConstraint("case_id", "cadre_id"),)
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=False, index=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    case = relationship(HardshipCase, back_populates="assignments")
+    cadre = relationship(Cadre)
+
+
+class Notification(Base):
+    """A message for a cadre's chat, kept until a front end delivers it (an outbox)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_pending", "channel", "sent_at"),)
+
+    id = Column(Integer, primary_key=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=False, index=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=True, index=True)
+    channel = Column(String(32), nullable=False)
+    channel_user_id = Column(String(64), nullable=False)
+    text = Column(Text, nullable=False)  # masked: no full 身份证号 or phone number
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    sent_at = Column(DateTime, nullable=True)
 
 
 class Enrollment(Base):

@@ -21,6 +21,8 @@ MODEL_TABLES = {
     "cases",
     "case_events",
     "enrollments",
+    "case_assignments",
+    "notifications",
 }
 
 
@@ -90,6 +92,35 @@ def test_enrollment_rows_written_before_0002_get_a_reference(engine: Engine) -> 
     with engine.connect() as connection:
         reference = connection.execute(text("SELECT reference FROM enrollments")).scalar_one()
     assert re.fullmatch(r"QH2026-[2-9A-Z]{6}", reference)
+
+
+def test_cases_written_before_0003_move_from_the_old_first_status_and_back(engine: Engine) -> None:
+    downgrade(engine, "0002")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO cases (case_no, status, created_at, updated_at)"
+                " VALUES ('SB-2026-000001', '待核实', '2026-01-01', '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO case_events (case_id, to_status, created_at) VALUES (1, '待核实', '2026-01-01')")
+        )
+
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT status, urgent FROM cases")).one() == ("已提交", 0)
+        assert connection.execute(text("SELECT to_status FROM case_events")).scalar_one() == "已提交"
+    assert {c["name"] for c in inspect(engine).get_check_constraints("cases")} == {
+        "ck_cases_status",
+        "ck_cases_category",
+        "ck_cases_risk",
+        "ck_cases_household_size",
+    }
+
+    downgrade(engine, "0002")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT status FROM cases")).scalar_one() == "待核实"
 
 
 def test_downgrade_to_base_removes_the_tables_and_upgrade_works_again(engine: Engine) -> None:

@@ -207,16 +207,16 @@ def test_case_events_are_ordered_by_id(sessions: sessionmaker) -> None:
         session.add_all(
             [
                 CaseEvent(id=30, case=first, from_status="核实中", to_status="纳入监测"),
-                CaseEvent(id=10, case=first, from_status=None, to_status="待核实"),
-                CaseEvent(id=15, case=second, from_status=None, to_status="待核实"),
-                CaseEvent(id=20, case=first, from_status="待核实", to_status="核实中"),
+                CaseEvent(id=10, case=first, from_status=None, to_status="已提交"),
+                CaseEvent(id=15, case=second, from_status=None, to_status="已提交"),
+                CaseEvent(id=20, case=first, from_status="已提交", to_status="核实中"),
             ]
         )
 
     with sessions() as session:
         case = session.execute(select(HardshipCase).where(HardshipCase.case_no == "SB-2026-000001")).scalar_one()
-        assert case.status == "待核实"
-        assert [(e.id, e.to_status) for e in case.events] == [(10, "待核实"), (20, "核实中"), (30, "纳入监测")]
+        assert case.status == "已提交"
+        assert [(e.id, e.to_status) for e in case.events] == [(10, "已提交"), (20, "核实中"), (30, "纳入监测")]
 
 
 def test_database_errors_do_not_carry_personal_data(sessions: sessionmaker) -> None:
