@@ -41,7 +41,7 @@ _PREMIUM_AFTER = re.compile(
 PREMIUM_MENTION_BELOW = Decimal(1000)  # "99块的保险" names the premium; no premium is 1000 元 or more
 _LINE_BEFORE = re.compile(r"(?:超过|超出|超|过了|起付|门槛|线)\s*$")
 _CANCEL = re.compile(
-    r"取消|算了|不办了|不办啦|不办|不弄了|不要了|不参保|不想办|不想参|退出|不保了|不填了|别办|别弄|不交了|撤了|别填|"
+    r"取消|算了|不办了|不办啦|不办|不弄了|不要了|不参保|不想办|不想参|退出|不保了|不填了|别办|别弄|不交了|撤了|别填|不报了|不申报|不报啦|"
     r"quxiao|suanle"
 )
 _LINE_AFTER = re.compile(r"^\s*(?:块钱|块|元)?\s*(?:以上|的部分|以下|起)")

@@ -50,3 +50,50 @@ def get_or_create_region(session: Session, parts: list[str]) -> Region:
 def covers(jurisdiction: Region, region: Region) -> bool:
     """Whether a jurisdiction contains a region (itself included)."""
     return region.path == jurisdiction.path or region.path.startswith(jurisdiction.path + SEPARATOR)
+
+
+_SUFFIXES = ("街道办事处", "街道", "社区", "市", "区", "县", "镇", "乡", "村")
+
+
+def _stem(name: str) -> str:
+    """'太河镇' → '太河': people often leave the level word out."""
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return name
+
+
+def resolve_address(session: Session, text: str) -> str | None:
+    """The deepest known region a free-text address names: '太河镇东峪村' → '淄博市/淄川区/太河镇/东峪村'.
+
+    A region counts when its name (or its name without 镇/村…) is in the text. Among the regions found, those with
+    the most of their own ancestors also named win; a tie between different places resolves to what they share
+    (their common ancestor), or to nothing.
+    """
+    compact = "".join(text.split())
+    if not compact:
+        return None
+    named = [
+        region
+        for region in session.execute(select(Region)).scalars()
+        if region.name in compact or _stem(region.name) in compact
+    ]
+    if not named:
+        return None
+    named_paths = {r.path for r in named}
+
+    def support(region: Region) -> tuple[int, int]:
+        parts = split_path(region.path)
+        ancestors = sum(join_path(parts[: n + 1]) in named_paths for n in range(len(parts)))
+        return ancestors, len(parts)
+
+    best = max(support(r) for r in named)
+    winners = [r.path for r in named if support(r) == best]
+    if len(winners) == 1:
+        return winners[0]
+    common: list[str] = []
+    for level in zip(*(split_path(p) for p in winners), strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return join_path(common) if common else None
