@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -16,15 +16,12 @@ from actions import runtime
 from actions.basics import utter_handoff
 from actions.common import read_db, sender_channel
 from actions.forms import (
-    EDIT_WORDS,
-    QUESTION_INTENTS,
-    YES_WORDS,
+    HANDOFF,
+    YES,
+    PersonFormValidation,
     cancel_button,
-    clean_name,
     handoff_button,
-    latest_intent,
-    latest_text,
-    split_details,
+    register_lookup,
 )
 from actions.insurance import caller_person, enroll_button
 from actions.rendering import render
@@ -38,8 +35,6 @@ from actions.services.insurance import (
     enroll,
     enrollment_of,
     enrollments_of_chat,
-    is_cancel,
-    look_up,
     policy_year,
     same_name,
 )
@@ -51,9 +46,8 @@ FORM = "enrollment_form"
 NAME, ID_NUMBER, PHONE, CONFIRM = "enroll_name", "enroll_id_number", "enroll_phone", "enroll_confirm"
 EDITING, FAILURES, READY = "enroll_editing", "enroll_id_failures", "enroll_ready"
 FORM_SLOTS = (NAME, ID_NUMBER, PHONE, CONFIRM, EDITING, FAILURES)
-MAX_ID_FAILURES = 3
 # How the form ended; the submit action says what happened.
-YES, CANCEL, HANDOFF, OUTSIDE, EXISTING = "yes", "cancel", "handoff", "outside", "existing"
+OUTSIDE, EXISTING = "outside", "existing"  # and YES, CANCEL, HANDOFF of actions.forms
 # Medical programmes of the knowledge base offered instead of 齐惠保 to people outside 淄博, by city.
 ELSEWHERE = ("yibao_daijiao", "wuchong_baozhang", "xianzhenliao", "menzhen_manxing", "diyi_cunyi")
 
@@ -68,11 +62,6 @@ def status_button() -> dict[str, str]:
     return {"title": "查参保状态", "payload": "/insurance_status"}
 
 
-def lookup(id_number: str, name: str | None) -> Lookup:
-    """The register's word on a 身份证号 and name; NOT_FOUND (99 元, unverified) when the database fails."""
-    return read_db("person lookup", lambda session: look_up(session, id_number, name), Lookup(Standing.NOT_FOUND))
-
-
 def insured_year() -> int:
     return policy_year(configured=runtime.get().settings.insurance_year)
 
@@ -80,18 +69,6 @@ def insured_year() -> int:
 def existing_enrollment(id_number: str) -> EnrollmentView | None:
     """This year's enrollment of the 身份证号; None when there is none or the database fails."""
     return read_db("enrollment lookup", lambda session: enrollment_of(session, id_number, insured_year()), None)
-
-
-def ending(outcome: str) -> dict[str, Any]:
-    """Slot values that end the form with an outcome for the submit action."""
-    return {CONFIRM: outcome, "requested_slot": None}
-
-
-def edited_field(text: str) -> str | None:
-    """The field a correction names: "手机号写错了" → enroll_phone."""
-    if not EDIT_WORDS.search(text):
-        return None
-    return next((slot for slot, words in FIELD_WORDS if words.search(text)), None)
 
 
 class ActionEnrollStart(Action):
@@ -131,156 +108,55 @@ class ActionEnrollStart(Action):
         return [*leftovers, *prefill, SlotSet(READY, True)]
 
 
-class ValidateEnrollmentForm(FormValidationAction):
+class ValidateEnrollmentForm(PersonFormValidation):
     """Checks each answer; 取消 or a request for a person at any step ends the form, and a named field can be
-    corrected at any step ("手机号写错了")."""
+    corrected at any step ("手机号写错了"). A 身份证号 outside 淄博, or enrolled already this year, ends it early."""
+
+    NAME, ID_NUMBER, PHONE, CONFIRM, EDITING, FAILURES = NAME, ID_NUMBER, PHONE, CONFIRM, EDITING, FAILURES
+    FIELD_WORDS = FIELD_WORDS
+    INVALID_TEMPLATE = "enroll_invalid.j2"
 
     def name(self) -> str:
         return "validate_enrollment_form"
 
-    @staticmethod
-    def _interruption(tracker: Tracker) -> dict[str, Any] | None:
-        """取消, a request for a person, or a correction of a named field ("名字写错了")."""
-        text = latest_text(tracker)
-        intent, confidence = latest_intent(tracker)
-        if is_cancel(text) or (intent == "cancel" and confidence >= 0.6):
-            return ending(CANCEL)
-        if text.startswith("/human_handoff") or (intent == "human_handoff" and confidence >= 0.6):
-            return ending(HANDOFF)
-        field = edited_field(text)
-        if field:
-            return {field: None, CONFIRM: None, EDITING: False}
-        return None
-
-    @staticmethod
-    def _refuse(
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        slot: str,
-        problem: str,
-        buttons: list[dict[str, str]] | None = None,
-        **context: Any,
-    ) -> None:
-        intent, confidence = latest_intent(tracker)
-        text = latest_text(tracker)
-        # A question instead of an answer; digits mean the person tried to answer (a short 身份证号, say).
-        asked_else = intent in QUESTION_INTENTS and confidence >= 0.7 and not re.search(r"[0-9]", text)
-        dispatcher.utter_message(
-            text=render(
-                runtime.get().templates,
-                "enroll_invalid.j2",
-                slot=slot,
-                problem=problem,
-                asked_else=asked_else,
-                **context,
-            ),
-            buttons=buttons or [cancel_button()],
-        )
-
     async def validate_enroll_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value is None:
-            return {NAME: None}
-        stop = self._interruption(tracker)
-        if stop is not None:
-            return {NAME: None, **stop}
-        rest, id_number, phone = split_details(str(value))
-        name = clean_name(rest)
-        if name is None:
-            self._refuse(dispatcher, tracker, NAME, "name")
-            return {NAME: None}
-        result: dict[str, Any] = {NAME: name}
-        if id_number:
-            result.update(self._check_id(dispatcher, tracker, id_number, name))
-        if phone and "requested_slot" not in result:
-            result[PHONE] = phone
-        return result
+        return self.read_name(value, dispatcher, tracker)
 
     async def validate_enroll_id_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value is None:
-            return {ID_NUMBER: None}
-        text = str(value)
-        _, found, phone = split_details(text)
-        raw = text if validate_id_number(text).ok or not found else found  # "身份证号370399…" works too
-        if not validate_id_number(raw).ok:
-            stop = self._interruption(tracker)
-            if stop is not None:
-                return {ID_NUMBER: None, **stop}
-        result = self._check_id(dispatcher, tracker, raw, str(tracker.get_slot(NAME) or ""))
-        if phone and result.get(ID_NUMBER) and "requested_slot" not in result:
-            result[PHONE] = phone
-        return result
+        return self.read_id_number(value, dispatcher, tracker)
 
-    def _check_id(self, dispatcher: CollectingDispatcher, tracker: Tracker, raw: str, name: str) -> dict[str, Any]:
-        """The 身份证号 checked by its digits, then against the register and this year's enrollments."""
-        check = validate_id_number(raw)
-        if not check.ok or check.normalized is None:
-            code = check.problem.value if check.problem else ""
-            return self._fail(dispatcher, tracker, "id", code=code)
-        standing = lookup(check.normalized, name or None).standing
-        if standing is Standing.NAME_MISMATCH:
-            return self._fail(dispatcher, tracker, "mismatch")
-        if standing is Standing.OUTSIDE:
-            return {ID_NUMBER: check.normalized, **ending(OUTSIDE)}
-        existing = existing_enrollment(check.normalized)
+    def accept_id(self, id_number: str, name: str, found: Lookup) -> dict[str, Any]:
+        if found.standing is Standing.OUTSIDE:
+            return {ID_NUMBER: id_number, **self.ending(OUTSIDE)}
+        existing = existing_enrollment(id_number)
         if existing is not None and same_name(existing.name, name):
             # Enrolled already this year: say so now rather than after the phone number.
-            return {ID_NUMBER: check.normalized, FAILURES: 0, **ending(EXISTING)}
-        return {ID_NUMBER: check.normalized, FAILURES: 0}
-
-    def _fail(self, dispatcher: CollectingDispatcher, tracker: Tracker, problem: str, code: str = "") -> dict[str, Any]:
-        """A wrong 身份证号 (or one not matching the name): say what is wrong; from the third, offer a person."""
-        failures = int(tracker.get_slot(FAILURES) or 0) + 1
-        offer = failures >= MAX_ID_FAILURES
-        buttons = [handoff_button(), cancel_button()] if offer else [cancel_button()]
-        self._refuse(dispatcher, tracker, ID_NUMBER, problem, buttons=buttons, code=code, offer_person=offer)
-        return {ID_NUMBER: None, FAILURES: failures}
+            return {ID_NUMBER: id_number, FAILURES: 0, **self.ending(EXISTING)}
+        return {ID_NUMBER: id_number, FAILURES: 0}
 
     async def validate_enroll_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value is None:
-            return {PHONE: None}
-        text = str(value)
-        phone = normalize_phone(text) or split_details(text)[2]  # "手机13300002486" works too
-        if phone is not None:
-            return {PHONE: phone}
-        stop = self._interruption(tracker)
-        if stop is not None:
-            return {PHONE: None, **stop}
-        self._refuse(dispatcher, tracker, PHONE, "phone")
-        return {PHONE: None}
+        return self.read_phone(value, dispatcher, tracker)
 
     async def validate_enroll_confirm(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value is None:
-            return {CONFIRM: None}
-        text = latest_text(tracker)
-        intent, confidence = latest_intent(tracker)
-        if tracker.get_slot(EDITING):
-            field = next((slot for slot, words in FIELD_WORDS if words.search(text)), None)
-            if field:
-                return {field: None, CONFIRM: None, EDITING: False}
-        stop = self._interruption(tracker)
-        if stop is not None:
-            return stop
-        # A new phone number or 身份证号 typed at this step replaces the old one.
+        return self.read_confirm(value, dispatcher, tracker)
+
+    def confirm_extra(self, text: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any] | None:
+        """A new phone number or 身份证号 typed at the last step replaces the old one."""
         phone = normalize_phone(text)
         if phone:
             return {PHONE: phone, CONFIRM: None}
         if validate_id_number(text).ok:
-            checked = await self.validate_enroll_id_number(text, dispatcher, tracker, domain)
+            checked = self.read_id_number(text, dispatcher, tracker)
             return checked if checked.get(CONFIRM) else {**checked, CONFIRM: None}
-        if YES_WORDS.match(text) or (intent == "affirm" and confidence >= 0.6 and len(text) <= 10):
-            return {CONFIRM: YES}
-        if EDIT_WORDS.search(text) or tracker.get_slot(EDITING):
-            return {CONFIRM: None, EDITING: True}
-        self._refuse(dispatcher, tracker, CONFIRM, "confirm")
-        return {CONFIRM: None}
+        return None
 
 
 class ActionAskEnrollIdNumber(Action):
@@ -311,7 +187,7 @@ class ActionAskEnrollConfirm(Action):
             dispatcher.utter_message(response="utter_ask_enroll_field")
             return []
         id_number = str(tracker.get_slot(ID_NUMBER) or "")
-        standing = lookup(id_number, tracker.get_slot(NAME)).standing
+        standing = register_lookup(id_number, tracker.get_slot(NAME)).standing
         terms = rt.insurance_terms
         dispatcher.utter_message(
             text=render(
@@ -345,7 +221,7 @@ class ActionEnrollSubmit(Action):
             utter_handoff(dispatcher, tracker)
             return forget
         if outcome == OUTSIDE:
-            found = lookup(str(tracker.get_slot(ID_NUMBER) or ""), tracker.get_slot(NAME))
+            found = register_lookup(str(tracker.get_slot(ID_NUMBER) or ""), tracker.get_slot(NAME))
             utter_outside(dispatcher, rt.knowledge, found.region_path)
             return forget
         if outcome == EXISTING:
