@@ -129,8 +129,11 @@ class PersonFormValidation(FormValidationAction, ABC):
         """取消, a request for a person, or a correction of a named field ("名字写错了").
 
         A free-text answer (a description) is only taken for one of these when it is short: "厂子倒闭了 老板说算了"
-        is a description.
+        is a description. Only an answer counts: when the form starts, Rasa validates the slots filled before it
+        (from the register, from the first message), and that message ("…算了 不知道咋办") is not a 取消.
         """
+        if tracker.latest_action_name != "action_listen":
+            return None
         text = latest_text(tracker)
         intent, confidence = latest_intent(tracker)
         short = not free_text or len(text) <= SHORT_STOP
