@@ -28,6 +28,14 @@ MEDICAL_WORDS = re.compile(
 )
 CALLBACK_DATA_LIMIT = 64  # bytes of a Telegram button's callback_data
 
+# Programmes whose answer offers to declare hardship right here: the chat does what their 自主申报 does.
+DECLARABLE = frozenset({"zizhu_shenbao", "fangfanpin_jiance", "linshi_jiuzhu"})
+
+
+def declare_button() -> dict[str, str]:
+    """Starts a hardship self-declaration (困难自主申报) in the chat."""
+    return {"title": "在这里申报困难", "payload": "/declare_hardship"}
+
 
 def policy_button(policy: Policy, aspect: str | None = None, region: str | None = None) -> dict[str, str]:
     """A button that asks about the policy; the region goes along when it fits Telegram's 64-byte limit."""
@@ -122,6 +130,8 @@ class ActionAnswerPolicy(Action):
             buttons = [policy_button(r) for r in answer.related]
             if policy_id == COST_POLICY:
                 buttons.insert(0, enroll_button())
+            if policy_id in DECLARABLE:
+                buttons.insert(0, declare_button())
             if not answer.detailed:
                 buttons.insert(0, {"title": "更多", "payload": policy_button(answer.policy, "more")["payload"]})
             for chunk in chunks[:-1]:

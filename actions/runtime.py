@@ -14,6 +14,7 @@ from actions.rendering import make_environment
 from actions.services import follow_up
 from actions.services.insurance import Terms
 from actions.services.knowledge import KnowledgeBase, load_knowledge_base
+from actions.services.triage import MonitoringRules
 from actions.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Runtime:
     templates: Environment
     knowledge: KnowledgeBase
     insurance_terms: Terms  # 齐惠保's figures, checked once at start-up
+    monitoring: MonitoringRules  # triage thresholds and deadlines (data/monitoring.yml)
 
 
 _runtime: Runtime | None = None
@@ -39,7 +41,13 @@ def init(settings: Settings | None = None) -> Runtime:
     engine = make_engine(settings.database_url)
     knowledge = load_knowledge_base()
     _runtime = Runtime(
-        settings, engine, make_sessionmaker(engine), make_environment(), knowledge, Terms.from_knowledge_base(knowledge)
+        settings,
+        engine,
+        make_sessionmaker(engine),
+        make_environment(),
+        knowledge,
+        Terms.from_knowledge_base(knowledge),
+        MonitoringRules.load(settings.monitoring_config),
     )
     follow_up.warm_up()
     logger.info("runtime ready (database backend: %s)", engine.dialect.name)

@@ -24,6 +24,7 @@ class Settings:
     log_level: str
     handoff_contact: str
     insurance_year: int | None = None  # the year 齐惠保 enrollments are for; None: the current calendar year
+    monitoring_config: Path = PROJECT_ROOT / "data" / "monitoring.yml"  # triage thresholds, deadlines
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,4 +36,5 @@ class Settings:
             log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
             handoff_contact=os.environ.get("HANDOFF_CONTACT", ""),
             insurance_year=int(os.environ["INSURANCE_YEAR"]) if os.environ.get("INSURANCE_YEAR") else None,
+            monitoring_config=Path(os.environ.get("MONITORING_CONFIG") or PROJECT_ROOT / "data" / "monitoring.yml"),
         )

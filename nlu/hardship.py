@@ -64,6 +64,8 @@ DOMINATES = {
 }
 # A request to declare without saying what happened: 我要申报困难, 申请防返贫监测.
 REQUEST_WORDS = re.compile(r"申报|申办|伸报|申请|报困难|报个?难|登记|监测|检测|帮扶|救助|shenbao|kunnan", re.I)
+# Words of declaring hardship itself (narrower than REQUEST_WORDS, which also has 申请/救助/监测 of programme names).
+DECLARE_WORDS = re.compile(r"申报|申办|伸报|报困难|报个?难|困难户|难处|报上|登记上|shenbao|kunnan", re.I)
 # A question how far something has got: 到哪一步了, 批了没, 有信没, 咋没动静.
 PROGRESS_WORDS = re.compile(
     r"进度|到哪|哪一步|咋样了|怎么样了|结果|批了|批下|批没|审核|核实了|核了|有信|信儿|消息|回音|动静|来人|石沉大海|"

@@ -14,7 +14,10 @@ from actions.services.knowledge import load_knowledge_base, normalize
 from actions.settings import PROJECT_ROOT
 
 STORIES = PROJECT_ROOT / "tests" / "test_stories.yml"
-STORY_FILES = [STORIES, PROJECT_ROOT / "tests" / "test_stories_insurance.yml"]
+STORY_FILES = [
+    STORIES,
+    *(PROJECT_ROOT / "tests" / f"test_stories_{topic}.yml" for topic in ("insurance", "declaration")),
+]
 
 
 def test_stories_ask_about_every_entry_by_one_of_its_names() -> None:
