@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions import runtime
-from actions.db.models import HOUSEHOLD_STATUSES
+from actions.db.models import CASE_STATUSES, HOUSEHOLD_STATUSES
 from actions.logs import configure_logging
 from actions.rendering import render
 from actions.settings import PROJECT_ROOT, Settings
@@ -125,6 +125,44 @@ def _insurance_paid(args: argparse.Namespace) -> int:
     return OK
 
 
+def _case_show(args: argparse.Namespace) -> int:
+    from actions.services.cases import case_by_number
+
+    rt = runtime.init()
+    with rt.sessions.begin() as session:
+        view = case_by_number(session, args.case_no)
+    if view is None:
+        print(f"没有编号为 {args.case_no} 的申报", file=sys.stderr)
+        return REFUSED
+    print(render(rt.templates, "case_show.j2", case=view))
+    return OK
+
+
+def _case_move(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from actions.db.models import ChatIdentity
+    from actions.services.cases import TransitionError, transition
+
+    rt = runtime.init()
+    try:
+        with rt.sessions.begin() as session:
+            cadre_id = session.execute(
+                select(ChatIdentity.cadre_id).where(
+                    ChatIdentity.channel == args.channel, ChatIdentity.channel_user_id == str(args.cadre_chat_id)
+                )
+            ).scalar_one_or_none()
+            if cadre_id is None:
+                print(f"{args.channel} {args.cadre_chat_id} 不是登记过的干部", file=sys.stderr)
+                return REFUSED
+            view = transition(session, args.case_no, args.status, cadre_id=cadre_id, note=args.note)
+    except TransitionError as exc:
+        print(str(exc), file=sys.stderr)
+        return REFUSED
+    print(f"{view.case_no} 已改为“{view.status}”")
+    return OK
+
+
 def _train(args: argparse.Namespace) -> int:
     from actions.training import train
 
@@ -227,6 +265,18 @@ def build_parser() -> argparse.ArgumentParser:
     paid = insurance.add_parser("paid", help="把一条参保登记记为已缴费(按参保编号)")
     paid.add_argument("reference", help="参保编号,如 QH2026-7K3M9P")
     paid.set_defaults(handler=_insurance_paid)
+
+    case = sub.add_parser("case", help="困难申报案件").add_subparsers(dest="case_command", required=True)
+    show = case.add_parser("show", help="显示一件申报:分诊结果、理由和全部状态记录(身份证号、手机号遮住)")
+    show.add_argument("case_no", help="申报编号,如 SB-2026-000123")
+    show.set_defaults(handler=_case_show)
+    move = case.add_parser("move", help="以干部身份改申报状态(记入状态记录)")
+    move.add_argument("case_no")
+    move.add_argument("status", choices=CASE_STATUSES[1:], help="新状态")
+    move.add_argument("--cadre-chat-id", required=True, help="操作干部绑定的聊天账号 id")
+    move.add_argument("--channel", default="telegram")
+    move.add_argument("--note", default=None, help="说明;改为不予纳入或风险消除时必须写原因")
+    move.set_defaults(handler=_case_move)
 
     for name, helptext in (("train", "需要时训练模型"), ("serve", "启动动作服务器和 Rasa 服务器")):
         p = sub.add_parser(name, help=helptext)

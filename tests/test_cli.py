@@ -187,3 +187,53 @@ def test_insurance_paid_marks_an_enrollment(migrated: str, capsys: pytest.Captur
     with make_sessionmaker(engine)() as session:
         assert session.execute(select(Enrollment.paid_at)).scalar_one() is not None
     engine.dispose()
+
+
+def test_case_show_and_move_work_the_workflow_as_a_cadre(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from decimal import Decimal
+
+    from actions.services.cases import Declaration, submit
+    from actions.services.triage import MonitoringRules
+    from tests.conftest import make_id_number
+
+    assert main(["demo", "load"]) == 0
+    id_number = make_id_number("19700101", 77)
+    engine = make_engine(migrated)
+    case = submit(
+        make_sessionmaker(engine),
+        MonitoringRules.load(),
+        Declaration(
+            name="测试",
+            id_number=id_number,
+            phone="13800138000",
+            address="太河镇",
+            cause="因灾",
+            amount=Decimal(20000),
+            income=Decimal(10000),
+            size=2,
+            description="房子塌了没地方住",
+            channel="rest",
+            channel_user_id="v1",
+            region_path="淄博市/淄川区/太河镇",
+        ),
+        describe=lambda view: view.case_no,
+    ).case
+    engine.dispose()
+    capsys.readouterr()
+
+    assert main(["case", "show", case.case_no]) == 0
+    shown = capsys.readouterr().out
+    assert "突发严重困难户" in shown and "即时帮扶" in shown and "演示·刘书记" in shown
+    assert id_number not in shown and "138****8000" in shown
+
+    taihe = ["--cadre-chat-id", "demo-cadre-taihe", "--channel", "rest"]
+    assert main(["case", "move", case.case_no, "核实中", *taihe, "--note", "已电话联系"]) == 0
+    assert "已改为“核实中”" in capsys.readouterr().out
+    assert main(["case", "move", case.case_no, "风险消除", *taihe]) == 1  # not from 核实中
+    assert "不能改为" in capsys.readouterr().err
+    assert main(["case", "move", case.case_no, "纳入监测", "--cadre-chat-id", "demo-cadre-zaozhuang",
+                 "--channel", "rest"]) == 0  # fmt: skip
+    assert main(["case", "move", case.case_no, "纳入监测", "--cadre-chat-id", "nobody"]) == 1
+    assert main(["case", "show", case.case_no]) == 0
+    history = capsys.readouterr().out
+    assert "已提交 → 核实中  演示·刘书记:已电话联系" in history and "核实中 → 纳入监测  演示·孙科长" in history
