@@ -23,6 +23,7 @@ from actions.forms import (
     YES,
     PersonFormValidation,
     cancel_button,
+    handoff_button,
     latest_text,
 )
 from actions.policy import declare_button, policy_button
@@ -484,10 +485,11 @@ class ActionDeclarationStatus(Action):
         if mine is None:
             dispatcher.utter_message(response="utter_decl_lookup_failed")
             return []
+        overdue = any(c.overdue(today()) for c in mine)
         utter_template(
             dispatcher,
             "decl_status.j2",
-            buttons=[] if mine else [declare_button()],
+            buttons=[declare_button()] if not mine else [handoff_button()] if overdue else [],
             cases=mine[:5],
             more=max(len(mine) - 5, 0),
             today=today(),

@@ -403,3 +403,15 @@ async def test_answers_about_self_declaration_offer_to_declare_here(village: run
     tracker = make_tracker("u1", "自主申报是啥", "ask_policy", entities={"policy": "zizhu_shenbao"})
     _, messages = await run(ActionAnswerPolicy(), tracker, domain)
     assert "/declare_hardship" in payloads(messages)
+
+
+async def test_an_overdue_case_offers_a_person(
+    village: runtime.Runtime, domain: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    await run(ActionDeclareSubmit(), submitting("u1"), domain)
+    monkeypatch.setattr(declaration_actions, "today", lambda: dt.date.today() + dt.timedelta(days=30))
+    _, messages = await run(ActionDeclarationStatus(), make_tracker("u1", "申报到哪了", "declaration_status"), domain)
+    assert "过了核实期限" in text_of(messages)
+    assert payloads(messages) == ["/human_handoff"]
