@@ -226,9 +226,7 @@ class ValidateDeclarationForm(PersonFormValidation):
     ) -> dict[str, Any]:
         if value is None:
             return {AMOUNT: None}
-        if str(value) == UNKNOWN:
-            return {AMOUNT: UNKNOWN}
-        answer = read_sum(str(value))
+        answer = read_sum(str(value))  # 说不准 / 不清楚 is UNKNOWN, which the cadre verifies
         if answer.outcome is Answer.OK and answer.value is not None:
             return {AMOUNT: money(answer.value), AMOUNT_HINT: None}
         if answer.outcome is Answer.UNKNOWN:
