@@ -32,7 +32,7 @@ from actions.db.models import (
     utcnow,
 )
 from actions.services.identities import cadres_covering
-from actions.services.insurance import same_name
+from actions.services.insurance import ChatPerson, person_of_chat, same_name
 from actions.services.triage import Facts, MonitoringRules, triage
 
 logger = logging.getLogger(__name__)
@@ -181,16 +181,7 @@ class SubmitResult:
     created: bool  # False: this declaration had been submitted already
 
 
-@dataclass(frozen=True)
-class Declarant:
-    """What the register knows of a chat user who declares: nothing of it is asked again."""
-
-    person_id: int
-    name: str
-    id_number: str
-    phone: str | None
-    region_path: str
-    household_size: int | None
+Declarant = ChatPerson  # what the register knows of a chat user who declares: none of it is asked again
 
 
 def _case_query():  # type: ignore[no-untyped-def]
@@ -202,17 +193,7 @@ def _case_query():  # type: ignore[no-untyped-def]
 
 
 def declarant_of_chat(session: Session, channel: str, channel_user_id: str) -> Declarant | None:
-    identity = session.execute(
-        select(ChatIdentity)
-        .where(ChatIdentity.channel == channel, ChatIdentity.channel_user_id == channel_user_id)
-        .options(joinedload(ChatIdentity.person).joinedload(Person.household).joinedload(Household.region))
-    ).scalar_one_or_none()
-    if identity is None or identity.person is None:
-        return None
-    person: Person = identity.person
-    return Declarant(
-        person.id, person.name, person.id_number, person.phone, person.household.region.path, person.household.size
-    )
+    return person_of_chat(session, channel, channel_user_id)
 
 
 def _next_case_no(session: Session, year: int) -> str:

@@ -374,6 +374,7 @@ class ChatPerson:
     phone: str | None
     region_path: str
     registered_poor: bool
+    household_size: int | None = None
 
 
 def person_of_chat(session: Session, channel: str, channel_user_id: str) -> ChatPerson | None:
@@ -392,6 +393,7 @@ def person_of_chat(session: Session, channel: str, channel_user_id: str) -> Chat
         phone=person.phone,
         region_path=person.household.region.path,
         registered_poor=bool(person.household.is_registered_poor),
+        household_size=person.household.size,
     )
 
 
