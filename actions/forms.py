@@ -130,9 +130,11 @@ class PersonFormValidation(FormValidationAction, ABC):
 
         A free-text answer (a description) is only taken for one of these when it is short: "厂子倒闭了 老板说算了"
         is a description. Only an answer counts: when the form starts, Rasa validates the slots filled before it
-        (from the register, from the first message), and that message ("…算了 不知道咋办") is not a 取消.
+        (from the register, from the first message), and that message ("…算了 不知道咋办") is not a 取消. Rasa hands
+        validation a temporary tracker whose latest action is always the form itself, so what tells an answer from
+        the start is whether the form was already active: its ActiveLoop event is applied only after activation.
         """
-        if tracker.latest_action_name != "action_listen":
+        if tracker.active_loop_name != self.form_name():
             return None
         text = latest_text(tracker)
         intent, confidence = latest_intent(tracker)

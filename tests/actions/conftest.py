@@ -80,7 +80,8 @@ def form_tracker(
     sender: str = "u1",
     form: str = "enrollment_form",
 ) -> Tracker:
-    """The tracker as the form hands it to validation: the message, then its text extracted into `slot`."""
+    """The tracker as an active form hands it to validation (rasa FormAction._temporary_tracker): the message, then
+    the requested slot, the form's own ActionExecuted, and the message's text extracted into `slot`."""
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
     all_slots = {"requested_slot": slot, **(slots or {}), slot: text}
     return Tracker.from_dict(
@@ -90,12 +91,14 @@ def form_tracker(
             "latest_message": latest,
             "events": [
                 {"event": "user", "text": text, "parse_data": latest, "input_channel": "rest"},
+                {"event": "slot", "name": "requested_slot", "value": slot},
+                {"event": "action", "name": form},
                 {"event": "slot", "name": slot, "value": text},
             ],
             "paused": False,
             "followup_action": None,
             "active_loop": {"name": form},
-            "latest_action_name": "action_listen",
+            "latest_action_name": form,
         }
     )
 

@@ -144,10 +144,13 @@ async def test_slots_filled_before_the_form_are_not_read_as_a_cancel(village: ru
             "events": [
                 {"event": "user", "text": text, "parse_data": {"text": text}},
                 {"event": "action", "name": "action_declare_start"},
+                {"event": "slot", "name": "requested_slot", "value": None},
+                {"event": "action", "name": "declaration_form"},
                 *({"event": "slot", "name": k, "value": v} for k, v in prefilled.items()),
             ],
-            "active_loop": {"name": "declaration_form"},
-            "latest_action_name": "action_declare_start",
+            # At activation the form's ActiveLoop event is not applied yet.
+            "active_loop": {},
+            "latest_action_name": "declaration_form",
         }
     )
     slots, messages = await validate(tracker, domain)
