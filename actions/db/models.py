@@ -250,13 +250,14 @@ class CaseAssignment(Base):
 
 
 class Notification(Base):
-    """A message for a cadre's chat, kept until a front end delivers it (an outbox)."""
+    """A message for a chat, kept until a front end delivers it (an outbox): to a cadre about a new case
+    (`cadre_id` set), or to the declarant about the outcome of their case (`cadre_id` empty)."""
 
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_pending", "channel", "sent_at"),)
 
     id = Column(Integer, primary_key=True)
-    cadre_id = Column(ForeignKey("cadres.id"), nullable=False, index=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=True, index=True)
     case_id = Column(ForeignKey("cases.id"), nullable=True, index=True)
     channel = Column(String(32), nullable=False)
     channel_user_id = Column(String(64), nullable=False)
@@ -295,3 +296,71 @@ class Enrollment(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
     person = relationship(Person)
+
+
+HELP_MEASURES = (
+    "临时救助",
+    "公益性岗位",
+    "医疗救助",
+    "产业帮扶",
+    "教育资助",
+    "就业帮扶",
+    "危房改造",
+    "兜底保障",
+    "其他",
+)
+
+
+class HelpMeasure(Base):
+    """A help measure (帮扶措施) a cadre recorded for a case: what, how much where there is an amount, who, when."""
+
+    __tablename__ = "help_measures"
+    __table_args__ = (
+        CheckConstraint(_in("kind", HELP_MEASURES), name="kind"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="amount"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(ForeignKey("cases.id"), nullable=False, index=True)
+    kind = Column(String(8), nullable=False)
+    amount = Column(Numeric(12, 2), nullable=True)
+    note = Column(Text, nullable=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    case = relationship(HardshipCase)
+    cadre = relationship(Cadre)
+
+
+class HouseholdChange(Base):
+    """A change a cadre made to a household (its ABCD class): the old and the new value, who, when and why."""
+
+    __tablename__ = "household_changes"
+
+    id = Column(Integer, primary_key=True)
+    household_id = Column(ForeignKey("households.id"), nullable=False, index=True)
+    field = Column(String(32), nullable=False)
+    old_value = Column(String(32), nullable=True)
+    new_value = Column(String(32), nullable=True)
+    note = Column(Text, nullable=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    household = relationship(Household)
+    cadre = relationship(Cadre)
+
+
+class AuditEntry(Base):
+    """Who looked up personal data or changed a record, what, when and which record. Never the data itself."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "created_at"),)
+
+    id = Column(Integer, primary_key=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=True, index=True)
+    actor = Column(String(100), nullable=False)  # "干部 张敏 (#3)", "cli", "telegram:12345"
+    action = Column(String(32), nullable=False)  # case.view, case.move, household.search, export, ...
+    record_type = Column(String(32), nullable=True)  # case / household / region
+    record_ref = Column(String(100), nullable=True)  # SB-2026-000123, a 户编号, a region path (never an ID number)
+    detail = Column(String(300), nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)

@@ -23,6 +23,9 @@ MODEL_TABLES = {
     "enrollments",
     "case_assignments",
     "notifications",
+    "help_measures",
+    "household_changes",
+    "audit_log",
 }
 
 
