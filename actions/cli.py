@@ -155,7 +155,10 @@ def _case_move(args: argparse.Namespace) -> int:
             if cadre_id is None:
                 print(f"{args.channel} {args.cadre_chat_id} 不是登记过的干部", file=sys.stderr)
                 return REFUSED
-            view = transition(session, args.case_no, args.status, cadre_id=cadre_id, note=args.note)
+            view = transition(
+                session, args.case_no, args.status, cadre_id=cadre_id, note=args.note,
+                tell_declarant=lambda case: render(rt.templates, "case_outcome.j2", case=case),
+            )  # fmt: skip
     except TransitionError as exc:
         print(str(exc), file=sys.stderr)
         return REFUSED
@@ -275,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("status", choices=CASE_STATUSES[1:], help="新状态")
     move.add_argument("--cadre-chat-id", required=True, help="操作干部绑定的聊天账号 id")
     move.add_argument("--channel", default="telegram")
-    move.add_argument("--note", default=None, help="说明;改为不予纳入或风险消除时必须写原因")
+    move.add_argument("--note", default=None, help="为什么改(必填,一句话;会记入状态记录)")
     move.set_defaults(handler=_case_move)
 
     for name, helptext in (("train", "需要时训练模型"), ("serve", "启动动作服务器和 Rasa 服务器")):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from actions.cli import main
 from actions.db.migrate import MIGRATIONS_DIR
-from actions.db.models import Cadre, Person
+from actions.db.models import Cadre, Notification, Person
 from actions.db.session import make_engine, make_sessionmaker
 from tests.conftest import HouseholdFiles
 
@@ -231,9 +231,27 @@ def test_case_show_and_move_work_the_workflow_as_a_cadre(migrated: str, capsys: 
     assert "已改为“核实中”" in capsys.readouterr().out
     assert main(["case", "move", case.case_no, "风险消除", *taihe]) == 1  # not from 核实中
     assert "不能改为" in capsys.readouterr().err
+    assert main(["case", "move", case.case_no, "纳入监测", *taihe]) == 1  # every move says why
+    assert "原因" in capsys.readouterr().err
+    # The 枣庄 administrator's jurisdiction does not reach 淄博.
     assert main(["case", "move", case.case_no, "纳入监测", "--cadre-chat-id", "demo-cadre-zaozhuang",
-                 "--channel", "rest"]) == 0  # fmt: skip
-    assert main(["case", "move", case.case_no, "纳入监测", "--cadre-chat-id", "nobody"]) == 1
+                 "--channel", "rest", "--note", "核实属实"]) == 1  # fmt: skip
+    assert "辖区" in capsys.readouterr().err
+    assert main(["case", "move", case.case_no, "纳入监测", "--cadre-chat-id", "nobody", "--note", "核实属实"]) == 1
+    assert main(["case", "move", case.case_no, "纳入监测", *taihe, "--note", "核实属实"]) == 0
+    capsys.readouterr()
     assert main(["case", "show", case.case_no]) == 0
     history = capsys.readouterr().out
-    assert "已提交 → 核实中  演示·刘书记:已电话联系" in history and "核实中 → 纳入监测  演示·孙科长" in history
+    assert "已提交 → 核实中  演示·刘书记:已电话联系" in history and "核实中 → 纳入监测  演示·刘书记:核实属实" in history
+    engine = make_engine(migrated)
+    with make_sessionmaker(engine)() as session:  # the declarant's chat is told each step, in plain words
+        told = (
+            session.execute(
+                select(Notification.text).where(Notification.channel_user_id == "v1").order_by(Notification.id)
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert len(told) == 2 and "核实您家的情况" in told[0] and "纳入防返贫监测" in told[1]
+    assert id_number not in "".join(told)

@@ -53,7 +53,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     REFUSED: frozenset({VERIFYING}),  # new facts: verify again
     CLEARED: frozenset({VERIFYING, MONITORED, URGENT_HELP}),  # 可进可出: back into monitoring
 }
-NOTE_REQUIRED = frozenset({REFUSED, CLEARED})  # the household is told why
+MAX_NOTE = 300
 DECLARANT = "申报人"
 CHINA = dt.timezone(dt.timedelta(hours=8))  # no daylight saving time
 CASE_NO = re.compile(r"SB-(\d{4})-(\d{6})")
@@ -366,8 +366,9 @@ def allowed_next(status: str) -> frozenset[str]:
 
 
 def may_work(cadre: Cadre, case: HardshipCase) -> bool:
-    """A cadre works the cases assigned to them, those in their jurisdiction, and every case if an administrator."""
-    if cadre.is_admin or any(a.cadre_id == cadre.id for a in case.assignments):
+    """A cadre works the cases in their jurisdiction, and those assigned to them (a place no cadre covers goes to
+    the administrators). Being an administrator does not widen the jurisdiction."""
+    if any(a.cadre_id == cadre.id for a in case.assignments):
         return True
     if case.region is None:
         return False
@@ -383,8 +384,10 @@ def transition(
     cadre_id: int,
     note: str | None = None,
     now: dt.datetime | None = None,
+    tell_declarant: Callable[[CaseView], str] | None = None,
 ) -> CaseView:
-    """Move a case to another status, as a cadre; refused unless the workflow allows it and the cadre may work it."""
+    """Move a case to another status, as a cadre, with a short note saying why; refused unless the workflow allows
+    it and the cadre may work it. `tell_declarant` words the outcome for the chat that declared (an outbox row)."""
     case = session.execute(_case_query().where(HardshipCase.case_no == case_no.strip().upper())).scalar_one_or_none()
     if case is None:
         raise TransitionError(f"没有编号为 {case_no} 的申报")
@@ -398,9 +401,11 @@ def transition(
     if to_status not in allowed_next(case.status):
         allowed = "、".join(sorted(allowed_next(case.status))) or "无"
         raise TransitionError(f"{case.case_no} 现在是“{case.status}”,不能改为“{to_status}”(可以改为:{allowed})")
-    note = (note or "").strip() or None
-    if to_status in NOTE_REQUIRED and note is None:
-        raise TransitionError(f"改为“{to_status}”要写明原因")
+    note = " ".join((note or "").split()) or None
+    if note is None:
+        raise TransitionError(f"改为“{to_status}”要写明原因(一句话就行)")
+    if len(note) > MAX_NOTE:
+        raise TransitionError(f"原因太长了,请写在 {MAX_NOTE} 个字以内")
     now = now or utcnow()
     session.add(
         CaseEvent(case=case, from_status=case.status, to_status=to_status, note=note, cadre=cadre, actor=cadre.name,
@@ -409,4 +414,10 @@ def transition(
     case.status = to_status
     case.updated_at = now
     session.flush()
-    return CaseView.of(case)
+    view = CaseView.of(case)
+    if tell_declarant is not None and case.channel and case.channel_user_id:
+        session.add(
+            Notification(case_id=case.id, channel=case.channel, channel_user_id=case.channel_user_id,
+                         text=tell_declarant(view), created_at=now)
+        )  # fmt: skip
+    return view
