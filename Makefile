@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  rm -rf $(VENV) && "$$py" -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23,<26"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@scripts/ensure-cjk-font
 	@touch $@
 
 db: install ## create or migrate the case database; load the demo data into the embedded default

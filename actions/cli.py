@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 refused (bad rows, a registration that conflicts); 2 bad u
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import signal
@@ -139,30 +140,61 @@ def _case_show(args: argparse.Namespace) -> int:
 
 
 def _case_move(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from actions.db.models import ChatIdentity
-    from actions.services.cases import TransitionError, transition
+    from actions.services.workspace import NotACadre, WorkspaceError, move_case, officer_of_chat
 
     rt = runtime.init()
     try:
         with rt.sessions.begin() as session:
-            cadre_id = session.execute(
-                select(ChatIdentity.cadre_id).where(
-                    ChatIdentity.channel == args.channel, ChatIdentity.channel_user_id == str(args.cadre_chat_id)
-                )
-            ).scalar_one_or_none()
-            if cadre_id is None:
-                print(f"{args.channel} {args.cadre_chat_id} 不是登记过的干部", file=sys.stderr)
-                return REFUSED
-            view = transition(
-                session, args.case_no, args.status, cadre_id=cadre_id, note=args.note,
+            officer = officer_of_chat(session, args.channel, str(args.cadre_chat_id))
+            view = move_case(
+                session, officer, args.case_no, args.status, args.note,
                 tell_declarant=lambda case: render(rt.templates, "case_outcome.j2", case=case),
             )  # fmt: skip
-    except TransitionError as exc:
+    except NotACadre:
+        print(f"{args.channel} {args.cadre_chat_id} 不是登记过的干部", file=sys.stderr)
+        return REFUSED
+    except WorkspaceError as exc:
         print(str(exc), file=sys.stderr)
         return REFUSED
     print(f"{view.case_no} 已改为“{view.status}”")
+    return OK
+
+
+def _cases_export(args: argparse.Namespace) -> int:
+    from actions.services.exports import export
+    from actions.services.workspace import Officer, WorkspaceError
+
+    rt = runtime.init()
+    try:
+        with rt.sessions.begin() as session:
+            scope = Officer.operator(session, args.region)
+            data = export(session, scope, args.format)
+    except WorkspaceError as exc:
+        print(str(exc), file=sys.stderr)
+        return REFUSED
+    name = scope.jurisdiction.replace("/", "-")
+    out = Path(args.output or f"监测名单-{name}-{dt.date.today().isoformat()}.{args.format}")
+    out.write_bytes(data)
+    print(f"已导出 {scope.jurisdiction} 的监测名单:{out}")
+    return OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from actions.services.workspace import audit_since
+
+    try:
+        since = dt.datetime.fromisoformat(args.since)
+    except ValueError:
+        print(f"日期写成 2026-11-23 或 2026-11-23T08:00(UTC),不是 {args.since!r}", file=sys.stderr)
+        return USAGE
+    rt = runtime.init()
+    with rt.sessions.begin() as session:
+        entries = audit_since(session, since)
+        for e in entries:
+            fields = [e.created_at.isoformat(sep=" ", timespec="seconds"), e.actor, e.action,
+                      e.record_type or "-", e.record_ref or "-", e.detail or ""]  # fmt: skip
+            print("\t".join(fields))
+    print(f"共 {len(entries)} 条", file=sys.stderr)
     return OK
 
 
@@ -280,6 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("--channel", default="telegram")
     move.add_argument("--note", default=None, help="为什么改(必填,一句话;会记入状态记录)")
     move.set_defaults(handler=_case_move)
+
+    cases = sub.add_parser("cases", help="一个辖区的案件").add_subparsers(dest="cases_command", required=True)
+    exp = cases.add_parser("export", help="导出辖区的监测名单(与农户导入同样的表头,再加案件字段)")
+    exp.add_argument("--region", required=True, help="地区全路径,如 淄博市/淄川区")
+    exp.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    exp.add_argument("--output", default=None, help="文件名;默认 监测名单-<地区>-<日期>.<格式>")
+    exp.set_defaults(handler=_cases_export)
+
+    aud = sub.add_parser("audit", help="列出审计记录:谁在何时查了或改了哪条记录")
+    aud.add_argument("--since", required=True, help="从这个时间起(UTC),如 2026-11-23")
+    aud.set_defaults(handler=_audit)
 
     for name, helptext in (("train", "需要时训练模型"), ("serve", "启动动作服务器和 Rasa 服务器")):
         p = sub.add_parser(name, help=helptext)

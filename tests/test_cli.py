@@ -255,3 +255,45 @@ def test_case_show_and_move_work_the_workflow_as_a_cadre(migrated: str, capsys: 
     engine.dispose()
     assert len(told) == 2 and "核实您家的情况" in told[0] and "纳入防返贫监测" in told[1]
     assert id_number not in "".join(told)
+
+
+def test_cases_export_and_audit(migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from decimal import Decimal
+
+    from openpyxl import load_workbook
+
+    from actions.services.cases import Declaration, submit
+    from actions.services.exports import COLUMNS
+    from actions.services.triage import MonitoringRules
+    from tests.conftest import make_id_number
+
+    assert main(["demo", "load"]) == 0
+    id_number = make_id_number("19700101", 78)
+    engine = make_engine(migrated)
+    declaration = Declaration(
+        name="测试", id_number=id_number, phone="13800138000", address="太河镇", cause="因灾", amount=Decimal(20000),
+        income=Decimal(10000), size=2, description="房子塌了", channel="rest", channel_user_id="v2",
+        region_path="淄博市/淄川区/太河镇",
+    )  # fmt: skip
+    case = submit(make_sessionmaker(engine), MonitoringRules.load(), declaration, describe=lambda v: v.case_no).case
+    engine.dispose()
+    taihe = ["--cadre-chat-id", "demo-cadre-taihe", "--channel", "rest"]
+    assert main(["case", "move", case.case_no, "核实中", *taihe, "--note", "电话核实"]) == 0
+    assert main(["case", "move", case.case_no, "即时帮扶", *taihe, "--note", "房屋倒塌"]) == 0
+    capsys.readouterr()
+
+    out = tmp_path / "list.xlsx"
+    assert main(["cases", "export", "--region", "淄博市/淄川区", "--format", "xlsx", "--output", str(out)]) == 0
+    rows = list(load_workbook(out).active.iter_rows(values_only=True))
+    assert rows[0] == COLUMNS
+    assert [(r[0], r[2], r[COLUMNS.index("申报状态")]) for r in rows[1:]] == [(case.case_no, id_number, "即时帮扶")]
+    other = tmp_path / "yiyuan.csv"
+    assert main(["cases", "export", "--region", "淄博市/沂源县", "--format", "csv", "--output", str(other)]) == 0
+    assert other.read_text(encoding="utf-8-sig").splitlines() == [",".join(COLUMNS)]  # nothing of 淄川
+    assert main(["cases", "export", "--region", "火星市"]) == 1
+    capsys.readouterr()
+
+    assert main(["audit", "--since", "2000-01-01"]) == 0
+    listed = capsys.readouterr().out
+    assert "case.move" in listed and "export" in listed and case.case_no in listed and id_number not in listed
+    assert main(["audit", "--since", "yesterday"]) == 2

@@ -69,7 +69,7 @@ class WorkspaceError(ValueError):
 class Officer:
     """A registered cadre as the workspace knows them."""
 
-    cadre_id: int
+    cadre_id: int | None  # None: an operator at the command line, scoped to a region
     name: str
     jurisdiction: str  # region path: 淄博市/淄川区/太河镇
     is_admin: bool
@@ -79,7 +79,16 @@ class Officer:
 
     @property
     def actor(self) -> str:
-        return f"干部 {self.name} (#{self.cadre_id})"
+        return f"干部 {self.name} (#{self.cadre_id})" if self.cadre_id is not None else self.name
+
+    @classmethod
+    def operator(cls, session: Session, region: str, who: str = "命令行") -> Officer:
+        """The command line's scope: one region of the tree (WorkspaceError when it is not in the database)."""
+        path = "/".join(p for p in region.replace("\\", "/").split("/") if p.strip())
+        found = session.execute(select(Region).where(Region.path == path)).scalar_one_or_none()
+        if found is None:
+            raise WorkspaceError(f"地区 {path or region} 不在数据库中(写全路径,如 淄博市/淄川区)")
+        return cls(None, who, found.path, False)
 
     @classmethod
     def of(cls, cadre: Cadre) -> Officer:
@@ -97,6 +106,13 @@ def officer_of_chat(session: Session, channel: str, channel_user_id: str) -> Off
     if cadre is None:
         raise NotACadre(channel_user_id)
     return Officer.of(cadre)
+
+
+def acting_cadre(officer: Officer) -> int:
+    """Changes are made by a registered cadre, never anonymously."""
+    if officer.cadre_id is None:
+        raise WorkspaceError("只有登记过的干部可以改动案件和农户")
+    return officer.cadre_id
 
 
 def audit(
@@ -136,9 +152,11 @@ def within(column: Any, jurisdiction: str) -> ColumnElement[bool]:
     return or_(column == jurisdiction, func.substr(column, 1, len(prefix)) == prefix)
 
 
-def _case_scope(officer: Officer) -> ColumnElement[bool]:
-    assigned = select(CaseAssignment.case_id).where(CaseAssignment.cadre_id == officer.cadre_id)
+def case_scope(officer: Officer) -> ColumnElement[bool]:
     in_region = HardshipCase.region_id.in_(select(Region.id).where(within(Region.path, officer.jurisdiction)))
+    if officer.cadre_id is None:
+        return in_region
+    assigned = select(CaseAssignment.case_id).where(CaseAssignment.cadre_id == officer.cadre_id)
     return or_(in_region, HardshipCase.id.in_(assigned))
 
 
@@ -175,7 +193,7 @@ def _page(session: Session, query: Any, where: ColumnElement[bool], order: list[
 
 def pending(session: Session, officer: Officer, offset: int = 0) -> Page[CaseView]:
     """Declarations awaiting verification (已提交, 核实中), oldest first."""
-    where = and_(_case_scope(officer), HardshipCase.status.in_(OPEN_STATUSES))
+    where = and_(case_scope(officer), HardshipCase.status.in_(OPEN_STATUSES))
     page = _page(session, _cases(), where, [HardshipCase.created_at, HardshipCase.id], offset)
     audit(session, officer, "case.list", "case", None, f"待核实 第 {page.offset // PAGE_SIZE + 1} 页")
     return page
@@ -184,7 +202,7 @@ def pending(session: Session, officer: Officer, offset: int = 0) -> Page[CaseVie
 def case_for(session: Session, officer: Officer, case_no: str) -> CaseView | None:
     """One case by its number; None when it does not exist or lies outside the jurisdiction."""
     number = case_no.strip().upper()
-    case = session.execute(_cases().where(HardshipCase.case_no == number, _case_scope(officer))).scalar_one_or_none()
+    case = session.execute(_cases().where(HardshipCase.case_no == number, case_scope(officer))).scalar_one_or_none()
     audit(session, officer, "case.view", "case", number, None if case else "未找到或不在辖区")
     return CaseView.of(case) if case is not None else None
 
@@ -222,7 +240,7 @@ class HouseholdView:
 def _household_view(session: Session, household: Household, officer: Officer) -> HouseholdView:
     cases = session.execute(
         _cases()
-        .where(HardshipCase.household_id == household.id, _case_scope(officer))
+        .where(HardshipCase.household_id == household.id, case_scope(officer))
         .order_by(HardshipCase.created_at.desc())
     ).scalars()
     changes = session.execute(
@@ -300,7 +318,7 @@ def monitored(
     """Cases in monitoring (纳入监测, 即时帮扶) in the jurisdiction, or in one place of it, by category."""
     if category is not None and category not in CASE_CATEGORIES:
         raise WorkspaceError(f"没有“{category}”这个类别(可选:{'、'.join(CASE_CATEGORIES)})")
-    where = and_(_case_scope(officer), HardshipCase.status.in_(MONITORING_STATUSES))
+    where = and_(case_scope(officer), HardshipCase.status.in_(MONITORING_STATUSES))
     if category is not None:
         where = and_(where, HardshipCase.category == category)
     if place is not None:
@@ -328,7 +346,7 @@ def move_case(
     if case_for(session, officer, number) is None:
         raise WorkspaceError(f"在您的辖区里没有编号为 {number} 的申报")
     try:
-        view = transition(session, number, to_status, cadre_id=officer.cadre_id, note=note,
+        view = transition(session, number, to_status, cadre_id=acting_cadre(officer), note=note,
                           tell_declarant=tell_declarant)  # fmt: skip
     except TransitionError as exc:
         raise WorkspaceError(str(exc)) from exc
@@ -365,7 +383,7 @@ def set_abcd(session: Session, officer: Officer, household_code: str, abcd: str,
         raise WorkspaceError(f"{household.code} 已经是 {abcd} 类")
     session.add(
         HouseholdChange(household=household, field="abcd_class", old_value=household.abcd_class, new_value=abcd,
-                        note=text, cadre_id=officer.cadre_id, created_at=utcnow())
+                        note=text, cadre_id=acting_cadre(officer), created_at=utcnow())
     )  # fmt: skip
     household.abcd_class = abcd
     session.flush()
@@ -403,13 +421,15 @@ def record_measure(
         raise WorkspaceError(f"没有“{kind}”这种帮扶措施(可选:{'、'.join(HELP_MEASURES)})")
     number = case_no.strip().upper()
     case = session.execute(
-        select(HardshipCase).where(HardshipCase.case_no == number, _case_scope(officer))
+        select(HardshipCase).where(HardshipCase.case_no == number, case_scope(officer))
     ).scalar_one_or_none()
     if case is None:
         raise WorkspaceError(f"在您的辖区里没有编号为 {number} 的申报")
     text = _clean_note(note, required=False)
     now = utcnow()
-    session.add(HelpMeasure(case=case, kind=kind, amount=amount, note=text, cadre_id=officer.cadre_id, created_at=now))
+    session.add(
+        HelpMeasure(case=case, kind=kind, amount=amount, note=text, cadre_id=acting_cadre(officer), created_at=now)
+    )
     session.flush()
     audit(session, officer, "case.measure", "case", number, kind)
     return MeasureView(number, kind, amount, text, officer.name, now)
@@ -419,7 +439,7 @@ def measures_of(session: Session, officer: Officer, case_no: str) -> list[Measur
     rows = session.execute(
         select(HelpMeasure)
         .join(HardshipCase, HelpMeasure.case_id == HardshipCase.id)
-        .where(HardshipCase.case_no == case_no.strip().upper(), _case_scope(officer))
+        .where(HardshipCase.case_no == case_no.strip().upper(), case_scope(officer))
         .order_by(HelpMeasure.id)
         .options(joinedload(HelpMeasure.cadre), joinedload(HelpMeasure.case))
     ).scalars()
@@ -449,7 +469,7 @@ class Statistics:
 
 def statistics(session: Session, officer: Officer, today: dt.date) -> Statistics:
     """Counts for the jurisdiction: cases by status, category and place; households by ABCD class; overdue cases."""
-    cases = [CaseView.of(c) for c in session.execute(_cases().where(_case_scope(officer))).scalars()]
+    cases = [CaseView.of(c) for c in session.execute(_cases().where(case_scope(officer))).scalars()]
     depth = len(officer.jurisdiction.split("/"))
 
     def place(view: CaseView) -> str:
