@@ -113,6 +113,29 @@ def _cadre_add(args: argparse.Namespace) -> int:
     return OK
 
 
+def _cadre_invite(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from actions.db.models import Region
+    from actions.services.invites import INVITE_HOURS, create_invite
+    from actions.services.workspace import Officer, WorkspaceError
+
+    rt = runtime.init()
+    try:
+        with rt.sessions.begin() as session:
+            officer = Officer.operator(session, args.region)
+            region = session.execute(select(Region).where(Region.path == officer.jurisdiction)).scalar_one()
+            invitation = create_invite(session, officer, args.name, region, admin=args.admin)
+    except WorkspaceError as exc:
+        print(str(exc), file=sys.stderr)
+        return REFUSED
+    role = "管理员" if args.admin else "干部"
+    print(f"邀请码 {invitation.code}:{invitation.name},{role},辖区 {invitation.place}。")
+    print(f"{INVITE_HOURS} 小时内有效,只能用一次。")
+    print(f"请本人在聊天里发送:干部绑定 {invitation.code}")
+    return OK
+
+
 def _insurance_paid(args: argparse.Namespace) -> int:
     from actions.services.insurance import mark_paid
 
@@ -295,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--admin", action="store_true", help="管理员干部,可在聊天里登记别的干部")
     add.add_argument("--create-region", action="store_true", help="辖区不在库里时新建")
     add.set_defaults(handler=_cadre_add)
+    invite = cadre.add_parser("invite", help="生成一次性邀请码,本人在聊天里发送后登记为干部(不用知道聊天账号 id)")
+    invite.add_argument("--name", required=True)
+    invite.add_argument("--region", required=True, help="辖区路径,如 淄博市/淄川区/太河镇")
+    invite.add_argument("--admin", action="store_true", help="管理员干部,可在聊天里登记别的干部")
+    invite.set_defaults(handler=_cadre_invite)
 
     insurance = sub.add_parser("insurance", help="齐惠保参保").add_subparsers(dest="insurance_command", required=True)
     paid = insurance.add_parser("paid", help="把一条参保登记记为已缴费(按参保编号)")

@@ -155,6 +155,29 @@ def test_import_into_a_database_that_was_never_migrated(
     assert "helpline db upgrade" in capsys.readouterr().err
 
 
+def test_cadre_invite_gives_a_code_that_registers_the_chat_account(
+    migrated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from actions.services.invites import redeem_invite
+
+    assert main(["demo", "load"]) == 0
+    capsys.readouterr()
+    assert main(["cadre", "invite", "--name", "李四", "--region", "淄博市/不存在区"]) == 1
+    assert "不在数据库中" in capsys.readouterr().err
+    assert main(["cadre", "invite", "--name", "李四", "--region", TAIHE, "--admin"]) == 0
+    out = capsys.readouterr().out
+    code = out.split()[1].split(":")[0]
+    assert f"辖区 {TAIHE}" in out and "管理员" in out and len(code) == 9
+    engine = make_engine(migrated)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            registered = redeem_invite(session, "telegram", "4242", f"干部绑定 {code}")
+    finally:
+        engine.dispose()
+    assert registered.is_admin and registered.jurisdiction == TAIHE
+    assert row_count(migrated, Cadre) == 4
+
+
 @pytest.mark.parametrize("argv", [[], ["frobnicate"], ["db"], ["cadre", "add", "--name", "李四"]])
 def test_bad_usage_exits_with_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:

@@ -364,3 +364,26 @@ class AuditEntry(Base):
     record_ref = Column(String(100), nullable=True)  # SB-2026-000123, a 户编号, a region path (never an ID number)
     detail = Column(String(300), nullable=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class CadreInvite(Base):
+    """A one-time code with which a new cadre binds their chat account to a jurisdiction.
+
+    An administrator cadre (in the chat) or an operator (`helpline cadre invite`) creates it; only the SHA-256 of
+    the code is stored, so the table alone does not let anyone register. It expires and can be used once.
+    """
+
+    __tablename__ = "cadre_invites"
+
+    id = Column(Integer, primary_key=True)
+    code_hash = Column(String(64), nullable=False, unique=True)
+    name = Column(String(64), nullable=False)
+    region_id = Column(ForeignKey("regions.id"), nullable=False)
+    is_admin = Column(Boolean, nullable=False, default=False)
+    created_by_cadre_id = Column(ForeignKey("cadres.id"), nullable=True)  # None: created at the command line
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
+    used_at = Column(DateTime, nullable=True)
+    cadre_id = Column(ForeignKey("cadres.id"), nullable=True)  # the cadre registered with it
+
+    region = relationship(Region)

@@ -26,6 +26,7 @@ MODEL_TABLES = {
     "help_measures",
     "household_changes",
     "audit_log",
+    "cadre_invites",
 }
 
 
