@@ -348,16 +348,18 @@ class ValidateCadreMoveForm(FormValidationAction):
     def validate_cadre_note(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = " ".join(str(value or "").split())
+        if value is None:  # cleared as the form starts: not an answer yet
+            return {NOTE_SLOT: None}
+        text = " ".join(str(value).split())
         if is_cancel(text) and len(text) <= 10:
-            dispatcher.utter_message(text="好的,这件先不改了。")
+            dispatcher.utter_message(response="utter_cadre_move_cancelled")
             # An empty reason (not None) ends the form; action_cadre_move then moves nothing.
             return {NOTE_SLOT: "", CASE_SLOT: None, TARGET_SLOT: None, "requested_slot": None}
         if not text or text.startswith("/"):
-            dispatcher.utter_message(text="请用一句话写明原因,比如“已入户核实,情况属实”。", buttons=[cancel_button()])
+            dispatcher.utter_message(response="utter_cadre_reason_needed")
             return {NOTE_SLOT: None}
         if len(text) > MAX_NOTE:
-            dispatcher.utter_message(text=f"原因请写在 {MAX_NOTE} 个字以内。", buttons=[cancel_button()])
+            utter_template(dispatcher, "cadre_note_too_long.j2", max_note=MAX_NOTE, buttons=[cancel_button()])
             return {NOTE_SLOT: None}
         return {NOTE_SLOT: text}
 
@@ -416,7 +418,7 @@ def send_statistics(session: Session, officer: Officer, dispatcher: CollectingDi
     try:
         png = statistics_png(stats)
     except ChartUnavailable:
-        dispatcher.utter_message(text="(这台服务器没装中文字体,统计图暂时出不来,上面是数字。)")
+        dispatcher.utter_message(response="utter_cadre_chart_unavailable")
         return []
     dispatcher.utter_message(image="data:image/png;base64," + base64.b64encode(png).decode("ascii"))
     return []

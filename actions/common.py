@@ -59,7 +59,8 @@ def domain_buttons(domain: dict[str, Any], response: str) -> list[dict[str, Any]
 
 
 def utter_template(
-    dispatcher: CollectingDispatcher, template: str, buttons: list[dict[str, Any]] | None = None, **context: Any
+    dispatcher: CollectingDispatcher, template: str, /, buttons: list[dict[str, Any]] | None = None, **context: Any
 ) -> None:
+    """Say a Jinja2 template; its context may use any name, `name` and `template` included."""
     text = render(runtime.get().templates, template, **context)
     dispatcher.utter_message(text=text, buttons=buttons or [])

@@ -84,11 +84,18 @@ class ValidateCadreInviteForm(FormValidationAction):
         return "validate_cadre_invite_form"
 
     @staticmethod
-    def answer(value: Any, dispatcher: CollectingDispatcher, check: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
-        """取消 ends the form with empty answers (action_cadre_invite then creates nothing); the rest is checked."""
+    def answer(
+        slot: str, value: Any, dispatcher: CollectingDispatcher, check: Callable[[str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """取消 ends the form with empty answers (action_cadre_invite then creates nothing); the rest is checked.
+
+        A slot cleared when the form starts (value None) is not an answer and gets no complaint.
+        """
+        if value is None:
+            return {slot: None}
         text = " ".join(str(value or "").split())
         if is_cancel(text) and len(text) <= 10:
-            dispatcher.utter_message(text="好的,不登记了。")
+            dispatcher.utter_message(response="utter_invite_cancelled")
             return {NAME_SLOT: "", PLACE_SLOT: "", "requested_slot": None}
         return check(text)
 
@@ -99,15 +106,15 @@ class ValidateCadreInviteForm(FormValidationAction):
             try:
                 return {NAME_SLOT: clean_name(text)}
             except WorkspaceError as exc:
-                dispatcher.utter_message(text=str(exc), buttons=[cancel_button()])
+                utter_template(dispatcher, "cadre_problem.j2", problem=str(exc), buttons=[cancel_button()])
                 return {NAME_SLOT: None}
 
-        return self.answer(value, dispatcher, check)
+        return self.answer(NAME_SLOT, value, dispatcher, check)
 
     def validate_invite_place(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return self.answer(value, dispatcher, lambda text: self.place(text, dispatcher, tracker))
+        return self.answer(PLACE_SLOT, value, dispatcher, lambda text: self.place(text, dispatcher, tracker))
 
     @staticmethod
     def place(text: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
@@ -128,20 +135,8 @@ class ValidateCadreInviteForm(FormValidationAction):
             logger.exception("place lookup failed")
             dispatcher.utter_message(response="utter_decl_lookup_failed")
             return {PLACE_SLOT: None}
-        dispatcher.utter_message(
-            text=f"在您的辖区({jurisdiction})里没找到这个地方。请写村、镇或区县的名字,比如“东峪村”。",
-            buttons=[cancel_button()],
-        )
+        utter_template(dispatcher, "invite_place_unknown.j2", jurisdiction=jurisdiction, buttons=[cancel_button()])
         return {PLACE_SLOT: None}
-
-
-class ActionAskInviteName(Action):
-    def name(self) -> str:
-        return "action_ask_invite_name"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        dispatcher.utter_message(text="登记新干部:请问这位干部叫什么名字?", buttons=[cancel_button()])
-        return []
 
 
 class ActionAskInvitePlace(Action):
@@ -150,9 +145,7 @@ class ActionAskInvitePlace(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         name = tracker.get_slot(NAME_SLOT)
-        dispatcher.utter_message(
-            text=f"{name}负责哪里?请写村、镇或区县的名字(要在您的辖区里),比如“东峪村”。", buttons=[cancel_button()]
-        )
+        utter_template(dispatcher, "invite_ask_place.j2", name=name, buttons=[cancel_button()])
         return []
 
 

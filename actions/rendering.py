@@ -54,5 +54,5 @@ def percent(value: Decimal | float) -> str:
     return f"{(Decimal(str(value)) * 100).normalize():f}%"
 
 
-def render(env: Environment, name: str, **context: Any) -> str:
+def render(env: Environment, name: str, /, **context: Any) -> str:
     return env.get_template(name).render(**context).strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,16 @@ async def run(action: Any, tracker: Tracker, domain: dict[str, Any]) -> tuple[li
     return events, dispatcher.messages
 
 
+@functools.cache
+def domain_responses() -> dict[str, list[dict[str, Any]]]:
+    return dict(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"])
+
+
 def text_of(messages: list[dict[str, Any]]) -> str:
-    return "\n".join(m.get("text") or "" for m in messages)
+    """What the user reads: a message's text, or the first variant of the domain response it names."""
+    return "\n".join(
+        m.get("text") or (domain_responses()[m["response"]][0]["text"] if m.get("response") else "") for m in messages
+    )
 
 
 def payloads(messages: list[dict[str, Any]]) -> list[str]:

@@ -172,3 +172,17 @@ def test_every_new_code_is_recognised_when_typed_back() -> None:
     codes = [new_code() for _ in range(2000)]
     assert all(normalise_code(f"干部绑定 {c[:4]}-{c[4:]}") == c for c in codes)
     assert all(normalise_code(c.lower()) == c for c in codes)
+
+
+async def test_starting_the_form_is_not_answered_with_complaints(
+    rt: runtime.Runtime, admins: None, domain: dict
+) -> None:
+    """action_cadre_register clears the slots; the form then validates those None values before it asks anything."""
+    tracker = make_tracker("a-zichuan", "帮我登记个新干部", "cadre_register")
+    tracker.events += [
+        {"event": "action", "name": "action_cadre_register"},
+        {"event": "slot", "name": "invite_name", "value": None},
+        {"event": "slot", "name": "invite_place", "value": None},
+    ]
+    events, messages = await run(ValidateCadreInviteForm(), tracker, domain)
+    assert messages == [] and slots_of(events) == {"invite_name": None, "invite_place": None}
