@@ -265,8 +265,11 @@ def _serve(args: argparse.Namespace) -> int:
             rasa_port=settings.rasa_port,
             action_port=settings.action_port,
             log_dir=Path(args.log_dir) if args.console else None,
+            telegram=True,
         ) as rasa_url:
             print(f"热线已启动({time.monotonic() - started:.1f} 秒):{rasa_url}/webhooks/rest/webhook", flush=True)
+            if os.environ.get("TELEGRAM_BOT_TOKEN"):
+                print("Telegram 前端已启动(TELEGRAM_BOT_TOKEN 已设置)", flush=True)
             if args.console:
                 chat(lambda sender, text: post_message(rasa_url, sender, text), sender=args.sender)
             else:
@@ -279,6 +282,12 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     print("已停止所有服务。")
     return OK
+
+
+def _telegram(args: argparse.Namespace) -> int:
+    from bot.app import main as telegram_main
+
+    return telegram_main()
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -365,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--sender", default=None, help="控制台聊天用的发送者 id")
     serve.add_argument("--log-dir", default=str(PROJECT_ROOT / "var" / "log"))
     serve.set_defaults(handler=_serve)
+
+    telegram = sub.add_parser("telegram", help="只启动 Telegram 前端(连运行中的 Rasa:RASA_URL;需要 TELEGRAM_BOT_TOKEN)")
+    telegram.set_defaults(handler=_telegram)
 
     chat = sub.add_parser("chat", help="对运行中的热线打开控制台聊天")
     chat.add_argument("--url", default=None)

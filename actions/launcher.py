@@ -84,8 +84,12 @@ def running_servers(
     log_dir: Path | None = None,
     startup_timeout: float = 180.0,
     root: Path = PROJECT_ROOT,
+    telegram: bool = False,
 ) -> Iterator[str]:
-    """Run both servers for the duration of the block; yields the Rasa base URL once it has been warmed up."""
+    """Run both servers for the duration of the block; yields the Rasa base URL once it has been warmed up.
+
+    With `telegram` and TELEGRAM_BOT_TOKEN in the environment, the Telegram front end (`python -m bot`) runs too.
+    """
     environment = dict(os.environ if env is None else env)
     environment["ACTION_ENDPOINT_URL"] = f"http://localhost:{action_port}/webhook"
     environment.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -123,6 +127,10 @@ def running_servers(
         wait_until_up(f"{rasa_url}/", rasa, startup_timeout, "Rasa server")
         # The first parse after loading is slow (TensorFlow builds its graph): pay for it before anyone writes.
         post_message(rasa_url, WARMUP_SENDER, "你好", timeout=120)
+        if telegram and environment.get("TELEGRAM_BOT_TOKEN"):
+            environment["RASA_URL"] = rasa_url
+            environment["ACTION_SERVER_URL"] = f"http://localhost:{action_port}"
+            spawn("telegram", [sys.executable, "-m", "bot"])
         yield rasa_url
     finally:
         for process in reversed(processes):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -262,8 +263,15 @@ class Notification(Base):
     channel = Column(String(32), nullable=False)
     channel_user_id = Column(String(64), nullable=False)
     text = Column(Text, nullable=False)  # masked: no full 身份证号 or phone number
+    buttons = Column(Text, nullable=True)  # JSON [{"title", "payload"}], offered with the text
     created_at = Column(DateTime, nullable=False, default=utcnow)
     sent_at = Column(DateTime, nullable=True)
+    # Delivery: a failed attempt is counted and retried later; one that can never succeed (the user blocked the
+    # bot) or has failed too often is marked failed, with the reason. Nothing is dropped without a record.
+    attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at = Column(DateTime, nullable=True)
+    failed_at = Column(DateTime, nullable=True)
+    last_error = Column(String(200), nullable=True)
 
 
 class Enrollment(Base):
@@ -387,3 +395,30 @@ class CadreInvite(Base):
     cadre_id = Column(ForeignKey("cadres.id"), nullable=True)  # the cadre registered with it
 
     region = relationship(Region)
+
+
+class TelegramUpdate(Base):
+    """An update the Telegram front end received: the inbox that makes delivery at-least-once and handling once.
+
+    The row is written before the update is handled and marked when its reply has gone out; a repeated
+    `update_id` is then ignored, and rows left unhandled (Rasa was down, the bot stopped) are replayed at start-up.
+    `body` (the update's JSON, so the user's words) is cleared once handled.
+    """
+
+    __tablename__ = "telegram_updates"
+
+    update_id = Column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id = Column(BigInteger, nullable=True)
+    body = Column(Text, nullable=True)
+    received_at = Column(DateTime, nullable=False, default=utcnow)
+    handled_at = Column(DateTime, nullable=True, index=True)
+
+
+class TelegramButton(Base):
+    """A button payload too long for Telegram's 64-byte callback_data, kept under a short key."""
+
+    __tablename__ = "telegram_buttons"
+
+    key = Column(String(32), primary_key=True)
+    payload = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)

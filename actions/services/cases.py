@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -237,6 +238,11 @@ def _assign(session: Session, case: HardshipCase, region: Region | None) -> tupl
     return assigned, notify
 
 
+def buttons_json(buttons: list[dict[str, str]]) -> str:
+    """A notification's buttons as stored: readable JSON, each payload short enough for Telegram's callback_data."""
+    return json.dumps(buttons, ensure_ascii=False)
+
+
 def _notify(session: Session, case: HardshipCase, cadres: list[Cadre], describe: Callable[[CaseView], str]) -> None:
     """One outbox row per chat account of each cadre; a front end delivers them (Telegram: the Telegram issue)."""
     if not cadres:
@@ -253,6 +259,7 @@ def _notify(session: Session, case: HardshipCase, cadres: list[Cadre], describe:
                 channel=identity.channel,
                 channel_user_id=identity.channel_user_id,
                 text=text,
+                buttons=buttons_json([{"title": "打开这件", "payload": f'/cadre_cases{{"case_no":"{case.case_no}"}}'}]),
             )
         )
 
@@ -418,6 +425,7 @@ def transition(
     if tell_declarant is not None and case.channel and case.channel_user_id:
         session.add(
             Notification(case_id=case.id, channel=case.channel, channel_user_id=case.channel_user_id,
-                         text=tell_declarant(view), created_at=now)
+                         text=tell_declarant(view), created_at=now,
+                         buttons=buttons_json([{"title": "看申报进度", "payload": "/declaration_status"}]))
         )  # fmt: skip
     return view

@@ -27,6 +27,8 @@ MODEL_TABLES = {
     "household_changes",
     "audit_log",
     "cadre_invites",
+    "telegram_updates",
+    "telegram_buttons",
 }
 
 

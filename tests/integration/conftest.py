@@ -48,8 +48,21 @@ def server_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def rasa_url(test_model: Path, server_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    action_port, rasa_port = free_port(), free_port()
+def action_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def action_url(action_port: int) -> str:
+    """The action server of `rasa_url` (its /health tells the Telegram front end whether actions can run)."""
+    return f"http://localhost:{action_port}"
+
+
+@pytest.fixture(scope="session")
+def rasa_url(
+    test_model: Path, server_db: str, action_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    rasa_port = free_port()
     env = dict(os.environ)
     env.update(
         DATABASE_URL=server_db,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from dataclasses import replace
 from decimal import Decimal
@@ -114,6 +115,10 @@ def test_a_submission_is_triaged_numbered_assigned_and_notified(world: sessionma
     with world.begin() as session:
         notes = session.execute(select(Notification)).scalars().all()
         assert [(n.channel_user_id, n.text) for n in notes] == [("cadre-town", "新申报 SB-2026-000001")]
+        # The front end offers the case with the notification (payloads fit Telegram's 64-byte callback_data).
+        assert json.loads(notes[0].buttons) == [
+            {"title": "打开这件", "payload": '/cadre_cases{"case_no":"SB-2026-000001"}'}
+        ]
         stored = session.execute(select(HardshipCase)).scalar_one()
         assert stored.person_id is not None and stored.household_id is not None
 

@@ -230,6 +230,9 @@ def test_every_move_is_stored_and_told_to_the_declarant(
             .all()
         )
     assert told == [f"您的申报 {cases['zichuan']} 现在是“{s}”" for s in path]
+    with world.begin() as session:
+        offered = session.execute(select(Notification.buttons).where(Notification.channel_user_id == "v-zichuan"))
+        assert {b for (b,) in offered} == {'[{"title": "看申报进度", "payload": "/declaration_status"}]'}
 
 
 def test_a_move_needs_a_note_and_a_workflow_step(world: sessionmaker, cases: dict[str, str]) -> None:
