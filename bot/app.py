@@ -97,6 +97,10 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
         return None
 
 
+class Postponed(Exception):
+    """The bot is stopping before Rasa could answer: the update stays in the inbox and is handled at the next start."""
+
+
 @dataclass
 class Helpline:
     """What the bot does with an update, and the outbox delivery."""
@@ -110,6 +114,7 @@ class Helpline:
     retry_max: float = 60.0
 
     def __post_init__(self) -> None:
+        self.stopping = asyncio.Event()  # set at shutdown: unanswered updates stay in the inbox for the next start
         self.inbox = Inbox(self.sessions)
         self.buttons = Buttons(self.sessions)
         self.outbox = Outbox(self.sessions)
@@ -126,9 +131,16 @@ class Helpline:
             return
         try:
             await self.answer(update, context.bot)
-        finally:
-            # Also when sending failed: the message reached Rasa, and sending it again would repeat it there.
+        except Postponed:
+            logger.info("update %s left for the next start", update.update_id)
+            return
+        except asyncio.CancelledError:
+            raise  # not answered: the inbox keeps it
+        except Exception:
+            # Rasa may have seen the message already; handling it again could repeat it there.
             await asyncio.to_thread(self.inbox.done, update.update_id)
+            raise
+        await asyncio.to_thread(self.inbox.done, update.update_id)
 
     async def answer(self, update: Update, bot: Bot) -> None:
         delivery = self.delivery(bot)
@@ -202,6 +214,8 @@ class Helpline:
         metadata = {"channel": CHANNEL, "chat_id": chat.id, "username": user.username, "update_id": update.update_id}
         delay, told = self.retry_first, False
         while True:
+            if self.stopping.is_set():  # this chat's later messages wait too, so the order holds after a restart
+                raise Postponed
             try:
                 return await self.rasa.send(str(user.id), text, metadata)
             except RasaUnavailable as exc:
@@ -210,7 +224,8 @@ class Helpline:
                     told = True
                     with contextlib.suppress(Undeliverable):
                         await delivery.text(chat.id, self.messages["outage"])
-                await asyncio.sleep(delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
                 delay = min(delay * 2, self.retry_max)
 
     async def replay(self, application: Application) -> int:
@@ -331,6 +346,7 @@ async def serve(helpline: Helpline, stop: asyncio.Event) -> None:
         try:
             await stop.wait()
         finally:
+            helpline.stopping.set()  # updates waiting for Rasa give up now (they stay in the inbox)
             outbox.cancel()
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()

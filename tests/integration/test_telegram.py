@@ -118,7 +118,6 @@ def logs() -> Iterator[io.StringIO]:
 @dataclass
 class Frontend:
     api: BotApiStandIn
-    helpline: Helpline
 
     async def said(self, chat: int, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
         """Wait (without blocking the bot's loop) until the chat has received `count` messages; returns them all."""
@@ -160,16 +159,23 @@ def settings_for(api: BotApiStandIn, rasa: str, action_url: str, **more: Any) ->
     )  # fmt: skip
 
 
-@pytest.fixture
-async def frontend(
-    api: BotApiStandIn, proxy: SwitchableRasa, action_url: str, server_db: str, logs: io.StringIO
-) -> AsyncIterator[Frontend]:
+def start(
+    api: BotApiStandIn, proxy: SwitchableRasa, action_url: str, server_db: str
+) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """The front end running in this event loop until the returned event is set."""
     settings = settings_for(api, proxy.url, action_url)
     helpline = Helpline(settings, make_sessionmaker(make_engine(server_db)), RasaClient(proxy.url, action_url))
     helpline.retry_first, helpline.retry_max = 0.5, 1.0
     stop = asyncio.Event()
-    running = asyncio.create_task(serve(helpline, stop))
-    yield Frontend(api, helpline)
+    return stop, asyncio.create_task(serve(helpline, stop))
+
+
+@pytest.fixture
+async def frontend(
+    api: BotApiStandIn, proxy: SwitchableRasa, action_url: str, server_db: str, logs: io.StringIO
+) -> AsyncIterator[Frontend]:
+    stop, running = start(api, proxy, action_url, server_db)
+    yield Frontend(api)
     stop.set()
     await asyncio.wait_for(running, 30)
     written = logs.getvalue()
@@ -324,7 +330,7 @@ async def test_webhook_mode_refuses_requests_without_the_secret(
     helpline = Helpline(settings, make_sessionmaker(make_engine(server_db)), RasaClient(proxy.url, action_url))
     stop = asyncio.Event()
     running = asyncio.create_task(serve(helpline, stop))
-    frontend = Frontend(api, helpline)
+    frontend = Frontend(api)
     chat = 4701
     try:
         deadline = time.monotonic() + 20
@@ -359,3 +365,29 @@ async def test_a_start_link_with_an_invitation_code_registers_the_cadre(frontend
         engine.dispose()
     joined = await frontend.reply(chat, f"/start {code}")  # what t.me/<bot>?start=<code> sends
     assert "登记好了" in joined and "太河镇" in joined
+
+
+async def test_a_message_waiting_for_rasa_when_the_bot_stops_is_answered_after_the_restart(
+    api: BotApiStandIn, proxy: SwitchableRasa, action_url: str, server_db: str, logs: io.StringIO
+) -> None:
+    chat, frontend = 4901, Frontend(api)
+    proxy.down()
+    try:
+        stop, running = start(api, proxy, action_url, server_db)
+        api.send_text(chat, "谢谢")
+        told = await frontend.said(chat, 1, timeout=20)
+        assert "恢复后马上回复" in str(told[0]["text"])
+        stop.set()
+        await asyncio.wait_for(running, 15)  # stopping does not wait for Rasa
+    finally:
+        proxy.up()
+    stop, running = start(api, proxy, action_url, server_db)
+    try:
+        answered = await frontend.said(chat, 2, timeout=60)
+        assert "不客气" in str(answered[1]["text"])
+        await frontend.quiet(chat)
+        assert len(api.sent_to(chat)) == 2  # answered once, after the restart
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+    assert TOKEN not in logs.getvalue()
