@@ -115,7 +115,7 @@ def running_servers(
         rasa = spawn(
             "rasa",
             [
-                sys.executable, "-m", "rasa", "run",
+                sys.executable, "-m", "actions.rasa_server", "run",  # rasa, with a measured fix (its docstring)
                 "--model", str(model),
                 "--port", str(rasa_port),
                 "--credentials", str(root / "credentials.yml"),
