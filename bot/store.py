@@ -76,9 +76,12 @@ class Buttons:
         if len(payload.encode("utf-8")) <= CALLBACK_LIMIT and not payload.startswith(KEY_PREFIX):
             return payload
         key = KEY_PREFIX + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
-        with self.sessions.begin() as session:
-            if session.get(TelegramButton, key) is None:
-                session.add(TelegramButton(key=key, payload=payload))
+        try:
+            with self.sessions.begin() as session:
+                if session.get(TelegramButton, key) is None:
+                    session.add(TelegramButton(key=key, payload=payload))
+        except IntegrityError:
+            pass  # another chat's reply stored the same payload at the same moment: the key is the same
         return key
 
     def payload_of(self, data: str) -> str | None:

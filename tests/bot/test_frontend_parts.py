@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from telegram import Chat, Message, Update, User
 from telegram.error import RetryAfter
 
@@ -57,6 +57,18 @@ def test_keyboards_map_long_payloads_and_drop_empty_buttons(sessions: sessionmak
         assert len(session.execute(select(TelegramButton)).all()) == 1
     assert buttons.payload_of("k:unknown") is None
     assert buttons.data_for("k:looks-like-a-key") != "k:looks-like-a-key"  # a payload never passes for a key
+
+
+def test_two_chats_storing_the_same_long_payload_at_once_both_get_the_key(
+    sessions: sessionmaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = '/ask_policy{"policy":"残疾人两项补贴","aspect":"how_to_apply","region":"枣庄"}'
+    first = Buttons(sessions).data_for(payload)
+    # The second chat looked before the first one's row was committed: its insert then collides.
+    monkeypatch.setattr(Session, "get", lambda self, *args, **kwargs: None)
+    assert Buttons(sessions).data_for(payload) == first
+    monkeypatch.undo()
+    assert Buttons(sessions).payload_of(first) == payload
 
 
 def test_short_titles_go_two_to_a_row_long_ones_alone(sessions: sessionmaker) -> None:
