@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from jinja2 import Environment
@@ -32,6 +33,7 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
+_init_lock = threading.Lock()
 
 
 def init(settings: Settings | None = None) -> Runtime:
@@ -55,8 +57,13 @@ def init(settings: Settings | None = None) -> Runtime:
 
 
 def get() -> Runtime:
+    """The process's runtime. `python -m actions.server` builds it at start-up; under another server (the stock
+    `rasa run actions`, which knows no start-up hook of ours) the first action builds it from the environment."""
     if _runtime is None:
-        raise RuntimeError("actions.runtime.init() has not run in this process")
+        with _init_lock:
+            if _runtime is None:
+                init()
+    assert _runtime is not None
     return _runtime
 
 

@@ -10,6 +10,7 @@ from rasa_sdk.endpoint import create_app
 
 from actions import runtime
 from actions.logs import configure_logging
+from actions.services import charts
 from actions.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
 
     async def start(_app: object, _loop: object) -> None:
         runtime.init(settings)
+        charts.warm_up()
 
     async def stop(_app: object, _loop: object) -> None:
         runtime.reset()

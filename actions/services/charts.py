@@ -7,7 +7,9 @@ instead and the chat sends the figures as text.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 from functools import lru_cache
 
 from actions.services.workspace import Statistics
@@ -54,16 +56,37 @@ def _bars(ax, title: str, counts: dict[str, int], color: str) -> None:  # type: 
     ax.set_xlim(0, max([*values, 1]) * 1.25)
 
 
-def statistics_png(stats: Statistics, top_places: int = 8) -> bytes:
-    """Four panels: cases by status, by category, by place; households by ABCD class. PNG bytes."""
-    family = cjk_font()
-    if family is None:
-        raise ChartUnavailable("no CJK font installed")
+def warm_up() -> None:
+    """Import matplotlib and find the font at start-up, not in the first cadre's request (about a second)."""
+    if cjk_font() is not None:
+        _pyplot()
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    return plt
+
+
+def statistics_png(stats: Statistics, top_places: int = 8) -> bytes:
+    """Four panels: cases by status, by category, by place; households by ABCD class. PNG bytes.
+
+    The same figures give the same picture, so a chart is drawn once (drawing takes ~0.1 s of CPU; cadres ask for
+    the same jurisdiction's statistics again and again until a case changes).
+    """
+    family = cjk_font()
+    if family is None:
+        raise ChartUnavailable("no CJK font installed")
+    return _draw(json.dumps(dataclasses.asdict(stats), ensure_ascii=False), top_places, family)
+
+
+@lru_cache(maxsize=64)
+def _draw(figures: str, top_places: int, family: str) -> bytes:
+    stats = Statistics(**json.loads(figures))
+    plt = _pyplot()
     places = dict(list(stats.by_village.items())[:top_places])
     with plt.rc_context({"font.family": family, "axes.unicode_minus": False}):
         fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), dpi=110)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import warnings
 from pathlib import Path
@@ -15,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 from actions.db.migrate import upgrade
 from actions.db.session import make_engine, make_sessionmaker
 from actions.services.cases import MONITORED, URGENT_HELP, VERIFYING
-from actions.services.charts import cjk_font, statistics_png
+from actions.services.charts import _draw, cjk_font, statistics_png
 from actions.services.exports import COLUMNS, export
 from actions.services.household_import import import_households
 from actions.services.workspace import move_case, statistics
@@ -69,6 +70,7 @@ def test_the_statistics_chart_is_a_png_with_chinese_drawn(monitored_world: sessi
     zichuan = officer(monitored_world, "c-zichuan")
     with monitored_world.begin() as session:
         stats = statistics(session, zichuan, TODAY)
+    _draw.cache_clear()  # drawn now, so that the warnings are seen
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         png = statistics_png(stats)
@@ -76,3 +78,15 @@ def test_the_statistics_chart_is_a_png_with_chinese_drawn(monitored_world: sessi
     image = Image.open(io.BytesIO(png))
     image.verify()
     assert image.format == "PNG" and image.size[0] > 600
+
+
+def test_the_same_figures_are_drawn_once(monitored_world: sessionmaker) -> None:
+    zichuan = officer(monitored_world, "c-zichuan")
+    with monitored_world.begin() as session:
+        stats = statistics(session, zichuan, TODAY)
+    _draw.cache_clear()
+    first = statistics_png(stats)
+    again = statistics_png(dataclasses.replace(stats, by_status=dict(stats.by_status)))
+    changed = statistics_png(dataclasses.replace(stats, overdue=stats.overdue + 1))
+    assert first == again and changed != first
+    assert (_draw.cache_info().hits, _draw.cache_info().misses) == (1, 2)
