@@ -3,7 +3,8 @@
     .venv/bin/python bench/startup.py [--runs 3] [--skip-training]
 
 Training: `helpline train --force` with config.yml. Model load: Agent.load of the trained model in this
-process (first parse included), and `helpline serve` start-up until the warm-up reply (both servers).
+process (first parse included), and `helpline serve` start-up until the warm-up reply (both servers). Prints the
+medians and writes them to var/bench/startup.json, where `make bench`'s summary takes the training time from.
 """
 
 from __future__ import annotations
@@ -81,7 +82,10 @@ def main() -> None:
         for name, values in results.items()
         if values
     }
-    print(json.dumps({"machine_cores": os.cpu_count(), **summary}, ensure_ascii=False, indent=2))
+    text = json.dumps({"machine_cores": os.cpu_count(), **summary}, ensure_ascii=False, indent=2)
+    print(text)
+    (ROOT / "var" / "bench").mkdir(parents=True, exist_ok=True)
+    (ROOT / "var" / "bench" / "startup.json").write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
