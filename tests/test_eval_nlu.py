@@ -186,6 +186,16 @@ def test_gates() -> None:
     assert len(gated(0.90, 0.91, 0.90)) == 3
 
 
+def test_the_cross_validation_has_its_own_floor() -> None:
+    report = {
+        "rasa_heldout_classifier": {"macro_f1": 0.96},
+        "baseline_heldout": {"macro_f1": 0.93},
+        "rasa_cv": {"macro_f1": 0.947},
+    }
+    assert eval_nlu.gate_failures(report, 0.95, 0.945) == []
+    assert eval_nlu.gate_failures(report, 0.95, 0.948) == ["Rasa 5-fold cross-validation macro-F1 0.9470 < 0.948"]
+
+
 def test_reports_are_written(tmp_path: Path) -> None:
     examples = [
         example("greet", "你好", frozenset({("region", "淄博市")})),
@@ -232,7 +242,8 @@ def test_reports_are_written(tmp_path: Path) -> None:
     blind = eval_nlu.blind_tables(examples, predictions, ["greet", "thanks", "thanks", "out_of_scope"])
     with_blind = eval_nlu.build_report(settings, examples, predictions, baseline, None, None, blind)
     assert (
-        with_blind["blind"]["rasa_classifier"]["accuracy"] == 0.5 and with_blind["blind"]["baseline"]["accuracy"] == 0.75
+        with_blind["blind"]["rasa_classifier"]["accuracy"] == 0.5
+        and with_blind["blind"]["baseline"]["accuracy"] == 0.75
     )
     assert len(with_blind["gate_failures"]) == 4  # the blind split is gated as the held-out one is
     assert "| blind split | Rasa (a) classifier | Rasa (b) bot | baseline |" in eval_nlu.markdown(with_blind)
