@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 import report as figures  # noqa: E402
 
-from actions.services.idcard import check_digit  # noqa: E402
+from actions.services.idcard import check_digit, mask_id_number, mask_phone  # noqa: E402
 
 CORPUS = ROOT / "bench" / "corpus.yml"
 OUT = ROOT / "var" / "bench"
@@ -162,7 +162,8 @@ async def declaration(send: Send, facts: dict[str, str]) -> str:
         questions = [str(p.get("text") or "") for p in parts if p.get("text")]
         answer = answer_for(questions[-1], facts, id_number, phone) if questions else None
         if answer is None:
-            raise OffPath(f"to {said!r} the bot answered {reply[-80:]!r}")
+            shown = mask_id_number(said) if said == id_number else mask_phone(said) if said == phone else said
+            raise OffPath(f"to {shown!r} the bot answered {reply[-80:]!r}")
         said = answer
         parts = await send(said)
     raise OffPath("no case number after the whole form")
