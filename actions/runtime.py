@@ -10,7 +10,9 @@ from jinja2 import Environment
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from actions import crypto
 from actions.db.session import make_engine, make_sessionmaker
+from actions.db.types import check_data_key
 from actions.rendering import make_environment
 from actions.services import follow_up
 from actions.services.insurance import Terms
@@ -37,10 +39,21 @@ _init_lock = threading.Lock()
 
 
 def init(settings: Settings | None = None) -> Runtime:
-    """Build the process's runtime; called from the action server's start-up hook and the CLI."""
+    """Build the process's runtime; called from the action server's start-up hook and the CLI.
+
+    Raises `crypto.DataKeyError` when the data key is missing (HELPLINE_DATA_KEY, required with DATABASE_URL), and
+    `crypto.DecryptionError` when the database's 身份证号 were encrypted with another key.
+    """
     global _runtime
     settings = settings or Settings.from_env()
+    crypto.configure(crypto.DataCipher(crypto.load_secret(settings.database_url)))
     engine = make_engine(settings.database_url)
+    try:
+        check_data_key(engine)
+    except crypto.DecryptionError:
+        engine.dispose()
+        crypto.configure(None)
+        raise
     knowledge = load_knowledge_base()
     _runtime = Runtime(
         settings,
@@ -68,8 +81,9 @@ def get() -> Runtime:
 
 
 def reset() -> None:
-    """Dispose of the runtime (tests and shutdown)."""
+    """Dispose of the runtime (tests and shutdown), and forget the data cipher init() configured."""
     global _runtime
     if _runtime is not None:
         _runtime.engine.dispose()
+        crypto.configure(None)
     _runtime = None

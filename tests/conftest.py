@@ -12,10 +12,23 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from actions import crypto
 from actions.db.migrate import upgrade
 from actions.db.session import make_engine, make_sessionmaker
 from actions.services.household_import import HEADERS
 from actions.services.idcard import check_digit
+
+# The tests' HELPLINE_DATA_KEY: made once per run, never a real key.
+TEST_DATA_KEY = crypto.new_secret()
+
+
+@pytest.fixture(autouse=True)
+def data_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test encrypts with a known key from the environment, never with the key file under var/."""
+    monkeypatch.setenv("HELPLINE_DATA_KEY", TEST_DATA_KEY)
+    crypto.configure(None)
+    yield TEST_DATA_KEY
+    crypto.configure(None)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,9 +20,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import registry, relationship
 from sqlalchemy.orm.decl_api import DeclarativeMeta
+
+from actions.db.types import EncryptedString, id_number_digest
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,6 +61,7 @@ ABCD_CLASSES = ("A", "B", "C", "D")
 CASE_STATUSES = ("已提交", "核实中", "纳入监测", "即时帮扶", "不予纳入", "风险消除")
 CASE_CATEGORIES = ("脱贫不稳定户", "边缘易致贫户", "突发严重困难户", "暂不符合")
 RISK_LEVELS = ("高", "中", "低")
+ID_NUMBER_HASHED = "(id_number IS NULL) = (id_number_hash IS NULL)"
 
 
 def utcnow() -> dt.datetime:
@@ -122,7 +127,8 @@ class Person(Base):
     id = Column(Integer, primary_key=True)
     household_id = Column(ForeignKey("households.id"), nullable=False, index=True)
     name = Column(String(64), nullable=False)
-    id_number = Column(String(18), nullable=False, unique=True)  # 身份证号, normalised to 18 characters
+    id_number = Column(EncryptedString(200), nullable=False)  # 身份证号, normalised to 18 characters; encrypted
+    id_number_hash = Column(String(64), nullable=False, unique=True)  # its keyed hash: lookups, one row per number
     phone = Column(String(11), nullable=True)
     birth_date = Column(Date, nullable=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
@@ -180,6 +186,7 @@ class HardshipCase(Base):
         CheckConstraint("category IS NULL OR " + _in("category", CASE_CATEGORIES), name="category"),
         CheckConstraint("risk IS NULL OR " + _in("risk", RISK_LEVELS), name="risk"),
         CheckConstraint("household_size IS NULL OR household_size BETWEEN 1 AND 30", name="household_size"),
+        CheckConstraint(ID_NUMBER_HASHED, name="id_number_hash"),
         Index("ix_cases_chat", "channel", "channel_user_id"),
     )
 
@@ -189,7 +196,8 @@ class HardshipCase(Base):
     person_id = Column(ForeignKey("persons.id"), nullable=True, index=True)
     region_id = Column(ForeignKey("regions.id"), nullable=True, index=True)
     name = Column(String(64), nullable=True)
-    id_number = Column(String(18), nullable=True)
+    id_number = Column(EncryptedString(200), nullable=True)
+    id_number_hash = Column(String(64), nullable=True)
     phone = Column(String(11), nullable=True)
     address = Column(String(200), nullable=True)  # as typed: 太河镇东峪村
     cause = Column(String(16), nullable=True)
@@ -207,7 +215,8 @@ class HardshipCase(Base):
     channel_user_id = Column(String(64), nullable=True)
     # The conversation's submission token: a second 提交 of the same form finds the first case.
     submission_key = Column(String(64), nullable=True, unique=True)
-    # The declaration's content (person, cause, figures, text): the same declaration again within minutes is one case.
+    # The declaration's content (person, cause, figures, text), keyed like the 身份证号's hash: the same declaration
+    # again within minutes is one case.
     fingerprint = Column(String(64), nullable=True, index=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
@@ -215,6 +224,16 @@ class HardshipCase(Base):
     events = relationship("CaseEvent", back_populates="case", order_by="CaseEvent.id")
     assignments = relationship("CaseAssignment", back_populates="case", order_by="CaseAssignment.id")
     region = relationship(Region)
+
+
+class CaseNumber(Base):
+    """The last case number given out in a year. A submission takes the next one by updating this row first, so
+    concurrent submissions (several action-server workers) wait for each other instead of colliding."""
+
+    __tablename__ = "case_numbers"
+
+    year = Column(Integer, primary_key=True, autoincrement=False)
+    last = Column(Integer, nullable=False)
 
 
 class CaseEvent(Base):
@@ -284,7 +303,7 @@ class Enrollment(Base):
 
     __tablename__ = "enrollments"
     __table_args__ = (
-        UniqueConstraint("id_number", "product", "policy_year"),
+        UniqueConstraint("id_number_hash", "product", "policy_year"),
         Index("ix_enrollments_chat", "channel", "channel_user_id"),
     )
 
@@ -294,7 +313,8 @@ class Enrollment(Base):
     policy_year = Column(Integer, nullable=False)
     person_id = Column(ForeignKey("persons.id"), nullable=True, index=True)
     name = Column(String(64), nullable=False)
-    id_number = Column(String(18), nullable=False)
+    id_number = Column(EncryptedString(200), nullable=False)
+    id_number_hash = Column(String(64), nullable=False)
     phone = Column(String(11), nullable=False)
     premium = Column(Numeric(8, 2), nullable=False)
     verified = Column(Boolean, nullable=False, default=False)
@@ -422,3 +442,14 @@ class TelegramButton(Base):
     key = Column(String(32), primary_key=True)
     payload = Column(Text, nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+def _hash_id_number(target: Any, value: str | None, _old: Any, _initiator: Any) -> None:
+    """Whenever a 身份证号 is set (in the constructor or later), its keyed hash is set with it."""
+    target.id_number_hash = None if value is None else id_number_digest(value)
+
+
+# Every table holding a 身份证号: the hash column is what lookups and unique constraints use.
+ID_NUMBER_MODELS: tuple[type[Base], ...] = (Person, HardshipCase, Enrollment)
+for _model in ID_NUMBER_MODELS:
+    event.listen(_model.id_number, "set", _hash_id_number)

@@ -8,7 +8,6 @@ with who made it, when, and a note.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import re
@@ -16,14 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
+from actions import crypto
 from actions.db.models import (
     Cadre,
     CaseAssignment,
     CaseEvent,
+    CaseNumber,
     ChatIdentity,
     HardshipCase,
     Household,
@@ -32,6 +33,7 @@ from actions.db.models import (
     Region,
     utcnow,
 )
+from actions.db.types import id_number_digest
 from actions.services.identities import cadres_covering
 from actions.services.insurance import ChatPerson, person_of_chat, same_name
 from actions.services.triage import Facts, MonitoringRules, triage
@@ -89,11 +91,14 @@ class Declaration:
 
     @property
     def fingerprint(self) -> str:
-        """Same person, cause, figures and words: the same declaration."""
+        """Same person, cause, figures and words: the same declaration.
+
+        Keyed (HMAC), as the 身份证号 is part of it: an unkeyed hash could be searched for the number offline.
+        """
         words = re.sub(r"[\s\W_]+", "", self.description)
         amount = "" if self.amount is None else str(self.amount.normalize())
-        parts = (self.id_number, self.cause, amount, str(self.income.normalize()), str(self.size), words)
-        return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()
+        parts = ("declaration", self.id_number, self.cause, amount, str(self.income.normalize()), str(self.size), words)
+        return crypto.cipher().digest("|".join(parts))
 
 
 @dataclass(frozen=True)
@@ -197,13 +202,27 @@ def declarant_of_chat(session: Session, channel: str, channel_user_id: str) -> D
     return person_of_chat(session, channel, channel_user_id)
 
 
-def _next_case_no(session: Session, year: int) -> str:
-    prefix = f"SB-{year}-"
-    last = session.execute(
-        select(func.max(HardshipCase.case_no)).where(HardshipCase.case_no.like(prefix + "%"))
-    ).scalar_one_or_none()
-    number = int(last[len(prefix) :]) + 1 if last else 1
-    return f"{prefix}{number:06d}"
+class AlreadySubmitted(Exception):
+    """The declaration is already a case (internal to `submit`)."""
+
+    def __init__(self, case: CaseView) -> None:
+        super().__init__(case.case_no)
+        self.case = case
+
+
+def _take_case_no(session: Session, year: int) -> str:
+    """The year's next case number. The counter row stays locked until the transaction ends (a row lock in
+    PostgreSQL, the write lock in SQLite): a concurrent submission waits here, then sees this one's case."""
+    bumped = session.execute(update(CaseNumber).where(CaseNumber.year == year).values(last=CaseNumber.last + 1))
+    if bumped.rowcount == 0:  # the year's first case; a concurrent first one makes this fail, and submit retries
+        prefix = f"SB-{year}-"
+        highest = session.execute(
+            select(func.max(HardshipCase.case_no)).where(HardshipCase.case_no.like(prefix + "%"))
+        ).scalar_one_or_none()
+        session.add(CaseNumber(year=year, last=int(highest[len(prefix) :]) + 1 if highest else 1))
+        session.flush()
+    number = session.execute(select(CaseNumber.last).where(CaseNumber.year == year)).scalar_one()
+    return f"SB-{year}-{number:06d}"
 
 
 def _already_submitted(session: Session, declaration: Declaration, since: dt.datetime) -> HardshipCase | None:
@@ -281,12 +300,14 @@ def submit(
     for _attempt in range(3):
         try:
             with sessions.begin() as session:
+                submitted_on = local_date(now)
+                case_no = _take_case_no(session, submitted_on.year)  # first: it orders concurrent submissions
                 existing = _already_submitted(session, declaration, now - rules.duplicate_window)
                 if existing is not None:
-                    return SubmitResult(CaseView.of(existing), False)
+                    raise AlreadySubmitted(CaseView.of(existing))  # rolls back: the number is not used up
                 person = session.execute(
                     select(Person)
-                    .where(Person.id_number == declaration.id_number)
+                    .where(Person.id_number_hash == id_number_digest(declaration.id_number))
                     .options(joinedload(Person.household).joinedload(Household.region))
                 ).scalar_one_or_none()
                 if person is not None and not same_name(person.name, declaration.name):
@@ -304,9 +325,8 @@ def submit(
                         registered_poor=bool(household.is_registered_poor) if household is not None else None,
                     ),
                 )
-                submitted_on = local_date(now)
                 case = HardshipCase(
-                    case_no=_next_case_no(session, submitted_on.year),
+                    case_no=case_no,
                     person_id=person.id if person is not None else None,
                     household_id=household.id if household is not None else None,
                     region=region,
@@ -343,8 +363,10 @@ def submit(
                 session.flush()
                 view = CaseView.of(case)
             return SubmitResult(view, True)
+        except AlreadySubmitted as found:
+            return SubmitResult(found.case, False)
         except IntegrityError:
-            # A concurrent submission took the case number, or submitted this very form first.
+            # A concurrent submission started the year's counter, or submitted this very form first.
             with sessions.begin() as session:
                 existing = _already_submitted(session, declaration, now - rules.duplicate_window)
                 if existing is not None:

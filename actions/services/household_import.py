@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.db.models import HOUSEHOLD_STATUSES, Household, Person
+from actions.db.types import id_number_digest
 from actions.services.idcard import normalize_phone, validate_id_number
 from actions.services.regions import get_or_create_region
 
@@ -266,7 +267,9 @@ def _upsert_household(session: Session, member: MemberRow, report: ImportReport,
 
 
 def _upsert_person(session: Session, household: Household, member: MemberRow, report: ImportReport) -> None:
-    person = session.execute(select(Person).where(Person.id_number == member.id_number)).scalar_one_or_none()
+    person = session.execute(
+        select(Person).where(Person.id_number_hash == id_number_digest(member.id_number))
+    ).scalar_one_or_none()
     wanted = {
         "household_id": household.id,
         "name": member.name,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from actions.db.models import ChatIdentity, Enrollment, Household, Person, utcnow
+from actions.db.types import id_number_digest
 from actions.services.knowledge import KnowledgeBase, Policy
 from nlu.amounts import Amount
 
@@ -198,7 +199,7 @@ def look_up(session: Session, id_number: str, name: str | None) -> Lookup:
     """Find the person by 身份证号; the name must match before their status is used."""
     person = session.execute(
         select(Person)
-        .where(Person.id_number == id_number)
+        .where(Person.id_number_hash == id_number_digest(id_number))
         .options(joinedload(Person.household).joinedload(Household.region))
     ).scalar_one_or_none()
     if person is None:
@@ -266,7 +267,9 @@ def policy_year(today: dt.date | None = None, configured: int | None = None) -> 
 def _existing(session: Session, id_number: str, year: int) -> Enrollment | None:
     return session.execute(
         select(Enrollment).where(
-            Enrollment.id_number == id_number, Enrollment.product == PRODUCT, Enrollment.policy_year == year
+            Enrollment.id_number_hash == id_number_digest(id_number),
+            Enrollment.product == PRODUCT,
+            Enrollment.policy_year == year,
         )
     ).scalar_one_or_none()
 
@@ -300,7 +303,7 @@ def enroll(
 ) -> EnrollmentResult:
     """Enroll once per 身份证号 and year; a second call, even a concurrent one, returns the first enrollment.
 
-    The unique constraint on (id_number, product, policy_year) decides between concurrent sessions: the loser's
+    The unique constraint on (id_number_hash, product, policy_year) decides between concurrent sessions: the loser's
     commit fails and it returns the winner's row.
     """
     for _attempt in range(3):

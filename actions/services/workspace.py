@@ -38,6 +38,7 @@ from actions.db.models import (
     Region,
     utcnow,
 )
+from actions.db.types import id_number_digest
 from actions.services.cases import (
     MAX_NOTE,
     MONITORED,
@@ -279,7 +280,11 @@ def find_households(session: Session, officer: Officer, query: str) -> list[Hous
     """Households in the jurisdiction by a member's 身份证号 (exact) or name (exact), at most MAX_MATCHES."""
     text = query.strip()
     checked = validate_id_number(text)
-    member = Person.id_number == checked.normalized if checked.ok else Person.name == text[:64]
+    member = (
+        Person.id_number_hash == id_number_digest(checked.normalized)
+        if checked.ok and checked.normalized
+        else Person.name == text[:64]
+    )
     households = (
         session.execute(
             _households()

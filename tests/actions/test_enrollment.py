@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from actions import runtime
 from actions.db.models import ChatIdentity, Enrollment, Household, Person
+from actions.db.types import id_number_digest
 from actions.enrollment import (
     ActionAskEnrollConfirm,
     ActionAskEnrollIdNumber,
@@ -48,7 +49,8 @@ async def validate(tracker: Tracker, domain: dict[str, Any]) -> tuple[dict[str, 
 
 def bind(rt: runtime.Runtime, sender: str, id_number: str) -> None:
     with rt.sessions.begin() as session:
-        person_id = session.execute(select(Person.id).where(Person.id_number == id_number)).scalar_one()
+        found = select(Person.id).where(Person.id_number_hash == id_number_digest(id_number))
+        person_id = session.execute(found).scalar_one()
         session.add(ChatIdentity(channel="rest", channel_user_id=sender, person_id=person_id))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -10,11 +9,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from actions import crypto
 from actions.cli import main
 from actions.db.models import Enrollment
 from actions.db.session import make_engine, make_sessionmaker
+from actions.db.types import id_number_digest
 from actions.launcher import post_message
 from tests.conftest import HouseholdFiles, make_id_number
+from tests.integration.conftest import SERVER_DATA_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -42,16 +44,25 @@ def imported(server_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         files.row(户编号="IT-TWICE", 姓名=TWICE[0], 身份证号=TWICE[1], 类别="脱贫户", 是否建档立卡="是"),
     ]
     path = files.csv(rows)
-    previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = server_db
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DATABASE_URL", server_db)
+        env.setenv("HELPLINE_DATA_KEY", SERVER_DATA_KEY)
         assert main(["import", "households", str(path)]) == 0
-    finally:
-        if previous is None:
-            del os.environ["DATABASE_URL"]
-        else:
-            os.environ["DATABASE_URL"] = previous
     yield server_db
+
+
+def enrollments_of(database_url: str, id_number: str) -> list[Enrollment]:
+    """The servers' enrollments of one 身份证号, looked up by its hash under the servers' data key."""
+    previous = crypto.current()
+    crypto.configure(crypto.DataCipher(crypto.decode_secret(SERVER_DATA_KEY)))
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            found = select(Enrollment).where(Enrollment.id_number_hash == id_number_digest(id_number))
+            return list(session.execute(found).scalars())
+    finally:
+        engine.dispose()
+        crypto.configure(previous)
 
 
 def enroll_over_rest(rasa_url: str, sender: str, person: tuple[str, str, str], opener: str) -> tuple[str, str]:
@@ -84,13 +95,8 @@ def test_ordinary_household_enrolls_for_99_yuan(rasa_url: str, imported: str) ->
     confirm, done = enroll_over_rest(rasa_url, "it-enroll-ordinary", ORDINARY, "/enroll_insurance")
     assert "<b>99 元</b>" in confirm
     assert "<b>99 元</b>" in done and REFERENCE.search(done)
-    engine = make_engine(imported)
-    try:
-        with make_sessionmaker(engine)() as session:
-            row = session.execute(select(Enrollment).where(Enrollment.id_number == ORDINARY[1])).scalar_one()
-            assert row.premium == 99 and row.verified
-    finally:
-        engine.dispose()
+    [row] = enrollments_of(imported, ORDINARY[1])
+    assert row.premium == 99 and row.verified
 
 
 def test_second_enrollment_returns_the_first_reference(rasa_url: str, imported: str) -> None:
@@ -102,13 +108,7 @@ def test_second_enrollment_returns_the_first_reference(rasa_url: str, imported: 
     again = texts(post_message(rasa_url, sender, TWICE[1]))
     assert "已经登记过了" in again
     assert REFERENCE.search(again).group() == reference  # type: ignore[union-attr]
-    engine = make_engine(imported)
-    try:
-        with make_sessionmaker(engine)() as session:
-            rows = session.execute(select(Enrollment).where(Enrollment.id_number == TWICE[1])).scalars().all()
-            assert len(rows) == 1
-    finally:
-        engine.dispose()
+    assert len(enrollments_of(imported, TWICE[1])) == 1
 
 
 def test_wrong_id_number_then_cancel_writes_nothing_and_the_chat_goes_on(rasa_url: str, imported: str) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from actions.db.models import Cadre, ChatIdentity, Household, Person
+from actions.db.types import id_number_digest
 from actions.services.demo import DEMO_DIR, load_demo
 from actions.services.household_import import (
     ImportFileError,
@@ -29,7 +30,7 @@ def counts(sessions: sessionmaker) -> tuple[int, int]:
 
 def person(sessions: sessionmaker, id_number: str) -> Person:
     with sessions() as session:
-        return session.execute(select(Person).where(Person.id_number == id_number)).scalar_one()
+        return session.execute(select(Person).where(Person.id_number_hash == id_number_digest(id_number))).scalar_one()
 
 
 def household_members(sessions: sessionmaker) -> dict[str, list[str]]:

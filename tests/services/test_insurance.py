@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.db.models import ChatIdentity, Enrollment, Household, Person
+from actions.db.types import id_number_digest
 from actions.services import insurance
 from actions.services.insurance import (
     INPATIENT,
@@ -292,7 +293,8 @@ def test_status_shows_only_the_chat_users_own_enrollments(people: sessionmaker, 
 def test_linked_person_sees_an_enrollment_made_from_another_chat(people: sessionmaker, terms: Terms) -> None:
     do_enroll(people, terms, "王志强", POOR_ID, chat="c1")  # binds c1
     with people.begin() as session:
-        person_id = session.execute(select(Person.id).where(Person.id_number == ORDINARY_ID)).scalar_one()
+        found = select(Person.id).where(Person.id_number_hash == id_number_digest(ORDINARY_ID))
+        person_id = session.execute(found).scalar_one()
         session.add(ChatIdentity(channel="rest", channel_user_id="c9", person_id=person_id))
     do_enroll(people, terms, "刘立新", ORDINARY_ID, chat="c1")  # a relative, enrolled from c1
     with people() as session:
