@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from actions.settings import PROJECT_ROOT
@@ -74,6 +74,107 @@ def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
         pass
 
 
+def warm_up(rasa_url: str, workers: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    senders = [WARMUP_SENDER] + [f"{WARMUP_SENDER}{n}" for n in range(1, 2 * workers - 1)]
+    with ThreadPoolExecutor(max_workers=len(senders)) as pool:
+        list(pool.map(lambda sender: post_message(rasa_url, sender, "你好", timeout=120), senders))
+
+
+class Servers:
+    """The helpline's processes (action server, Rasa server, optionally the Telegram front end), started and
+    stopped one by one: `running_servers` runs them for a block; the fault tests also kill and restart one."""
+
+    def __init__(
+        self,
+        model: Path,
+        *,
+        rasa_port: int,
+        action_port: int,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+        startup_timeout: float = 180.0,
+        root: Path = PROJECT_ROOT,
+    ) -> None:
+        self.model, self.rasa_port, self.action_port = model, rasa_port, action_port
+        self.log_dir, self.startup_timeout, self.root = log_dir, startup_timeout, root
+        self.environment = dict(os.environ if env is None else env)
+        self.environment["ACTION_ENDPOINT_URL"] = f"http://localhost:{action_port}/webhook"
+        self.environment.setdefault("RASA_TELEMETRY_ENABLED", "false")
+        self.workers = int(self.environment.get("RASA_WORKERS") or 1)
+        self.environment["SANIC_WORKERS"] = str(self.workers)  # what Rasa reads; actions/stores.py checks the stores
+        self.rasa_url = f"http://localhost:{rasa_port}"
+        self.action_url = f"http://localhost:{action_port}"
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        output = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            command, cwd=self.root, env=self.environment, stdout=output,
+            stderr=subprocess.STDOUT if output else None, start_new_session=True,
+        )  # fmt: skip
+        if output is not None:
+            output.close()  # the child has its own copy
+        self.processes[name] = process
+        return process
+
+    def start_actions(self, wait: bool = True) -> None:
+        if not port_is_free(self.action_port):
+            raise StartupError(f"port {self.action_port} is already in use: is another helpline still running?")
+        self._spawn("actions", [sys.executable, "-m", "actions.server", "--port", str(self.action_port)])
+        if wait:
+            self.wait_for_actions()
+
+    def wait_for_actions(self) -> None:
+        wait_until_up(f"{self.action_url}/health", self.processes["actions"], 60, "action server")
+
+    def start_rasa(self) -> None:
+        if not port_is_free(self.rasa_port):
+            raise StartupError(f"port {self.rasa_port} is already in use: is another helpline still running?")
+        rasa = self._spawn(
+            "rasa",
+            [
+                sys.executable, "-m", "actions.rasa_server", "run",  # rasa, with measured fixes (its docstring)
+                "--model", str(self.model),
+                "--port", str(self.rasa_port),
+                # Private by default: the REST channel trusts the sender id it is given (README, Deploying).
+                "--interface", self.environment.get("RASA_HOST") or "127.0.0.1",
+                "--credentials", str(self.root / "credentials.yml"),
+                "--endpoints", str(self.root / "endpoints.yml"),
+            ],
+        )  # fmt: skip
+        wait_until_up(f"{self.rasa_url}/", rasa, self.startup_timeout, "Rasa server")
+        if "actions" in self.processes:
+            self.wait_for_actions()  # the warm-up runs an action
+        # The first parse after loading is slow (TensorFlow builds its graph): pay for it before anyone writes, in
+        # each worker (a message goes to whichever worker accepts it first, so several are sent at once).
+        warm_up(self.rasa_url, self.workers)
+
+    def start_telegram(self) -> None:
+        self.environment["RASA_URL"] = self.rasa_url
+        self.environment["ACTION_SERVER_URL"] = self.action_url
+        self._spawn("telegram", [sys.executable, "-m", "bot"])
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process and its workers, as a crash would end them."""
+        process = self.processes.pop(name)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        deadline = time.monotonic() + 10
+        port = self.rasa_port if name == "rasa" else self.action_port
+        while not port_is_free(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            _stop(self.processes.pop(name))
+
+
 @contextmanager
 def running_servers(
     model: Path,
@@ -90,48 +191,15 @@ def running_servers(
 
     With `telegram` and TELEGRAM_BOT_TOKEN in the environment, the Telegram front end (`python -m bot`) runs too.
     """
-    environment = dict(os.environ if env is None else env)
-    environment["ACTION_ENDPOINT_URL"] = f"http://localhost:{action_port}/webhook"
-    environment.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    processes: list[subprocess.Popen] = []
-
-    def spawn(name: str, command: list[str]) -> subprocess.Popen:
-        output = None
-        if log_dir is not None:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            output = (log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            command, cwd=root, env=environment, stdout=output, stderr=subprocess.STDOUT if output else None,
-            start_new_session=True,
-        )  # fmt: skip
-        processes.append(process)
-        return process
-
-    for port in (action_port, rasa_port):
-        if not port_is_free(port):
-            raise StartupError(f"port {port} is already in use: is another helpline still running?")
+    servers = Servers(
+        model, rasa_port=rasa_port, action_port=action_port, env=env, log_dir=log_dir,
+        startup_timeout=startup_timeout, root=root,
+    )  # fmt: skip
     try:
-        actions = spawn("actions", [sys.executable, "-m", "actions.server", "--port", str(action_port)])
-        rasa = spawn(
-            "rasa",
-            [
-                sys.executable, "-m", "actions.rasa_server", "run",  # rasa, with a measured fix (its docstring)
-                "--model", str(model),
-                "--port", str(rasa_port),
-                "--credentials", str(root / "credentials.yml"),
-                "--endpoints", str(root / "endpoints.yml"),
-            ],
-        )  # fmt: skip
-        wait_until_up(f"http://localhost:{action_port}/health", actions, 60, "action server")
-        rasa_url = f"http://localhost:{rasa_port}"
-        wait_until_up(f"{rasa_url}/", rasa, startup_timeout, "Rasa server")
-        # The first parse after loading is slow (TensorFlow builds its graph): pay for it before anyone writes.
-        post_message(rasa_url, WARMUP_SENDER, "你好", timeout=120)
-        if telegram and environment.get("TELEGRAM_BOT_TOKEN"):
-            environment["RASA_URL"] = rasa_url
-            environment["ACTION_SERVER_URL"] = f"http://localhost:{action_port}"
-            spawn("telegram", [sys.executable, "-m", "bot"])
-        yield rasa_url
+        servers.start_actions(wait=False)  # both load at once; Rasa waits for the action server before warming up
+        servers.start_rasa()
+        if telegram and servers.environment.get("TELEGRAM_BOT_TOKEN"):
+            servers.start_telegram()
+        yield servers.rasa_url
     finally:
-        for process in reversed(processes):
-            _stop(process)
+        servers.stop()

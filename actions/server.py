@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m actions.server")
     parser.add_argument("--port", type=int, default=settings.action_port)
     parser.add_argument("--host", default=os.environ.get("ACTION_HOST", "127.0.0.1"))
+    parser.add_argument("--workers", type=int, default=settings.action_workers, help="Sanic worker processes")
     args = parser.parse_args(argv)
     configure_logging(settings.log_level)
 
@@ -35,8 +36,8 @@ def main(argv: list[str] | None = None) -> None:
 
     app.register_listener(start, "before_server_start")
     app.register_listener(stop, "after_server_stop")
-    logger.info("action server listening on %s:%s", args.host, args.port)
-    app.run(host=args.host, port=args.port, workers=1, access_log=False)
+    logger.info("action server listening on %s:%s (%d workers)", args.host, args.port, args.workers)
+    app.run(host=args.host, port=args.port, workers=max(1, args.workers), access_log=False)
 
 
 if __name__ == "__main__":

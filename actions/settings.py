@@ -25,6 +25,8 @@ class Settings:
     handoff_contact: str
     insurance_year: int | None = None  # the year 齐惠保 enrollments are for; None: the current calendar year
     monitoring_config: Path = PROJECT_ROOT / "data" / "monitoring.yml"  # triage thresholds, deadlines
+    action_workers: int = 1  # Sanic worker processes of the action server
+    rasa_workers: int = 1  # of the Rasa server; more than 1 needs TRACKER_STORE_URL and LOCK_STORE_URL
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,4 +39,6 @@ class Settings:
             handoff_contact=os.environ.get("HANDOFF_CONTACT", ""),
             insurance_year=int(os.environ["INSURANCE_YEAR"]) if os.environ.get("INSURANCE_YEAR") else None,
             monitoring_config=Path(os.environ.get("MONITORING_CONFIG") or PROJECT_ROOT / "data" / "monitoring.yml"),
+            action_workers=int(os.environ.get("ACTION_WORKERS") or 1),
+            rasa_workers=int(os.environ.get("RASA_WORKERS") or 1),
         )

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from typing import Any
 
 import jsonschema
 import pytest
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
+from rasa.utils.endpoints import EndpointConfig
 
 from actions import rasa_server
+from actions.settings import PROJECT_ROOT
 
 SPEC = RemoteAction.action_response_format_spec()
 
@@ -45,6 +55,12 @@ def test_install_replaces_what_rasa_imports(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(Event, "resolve_by_type", vars(Event)["resolve_by_type"])
     monkeypatch.setattr(Slot, "__copy__", None, raising=False)
     monkeypatch.delattr(Slot, "__copy__")
+    from rasa.core.actions.forms import FormAction
+    from rasa.core.agent import Agent
+
+    monkeypatch.setattr(Agent, "_create_tracker_store", vars(Agent)["_create_tracker_store"])
+    monkeypatch.setattr(RemoteAction, "run", RemoteAction.run)
+    monkeypatch.setattr(FormAction, "run", FormAction.run, raising=False)
     rasa_server.install()
     from jsonschema import validate
 
@@ -52,6 +68,9 @@ def test_install_replaces_what_rasa_imports(monkeypatch: pytest.MonkeyPatch) -> 
     assert DaskGraphRunner.run is rasa_server.SequentialGraphRunner.run
     assert Slot.__copy__ is rasa_server.copy_slot  # type: ignore[attr-defined]
     assert Event.resolve_by_type is rasa_server.resolve_event_type
+    assert RemoteAction.run is rasa_server.run_remote_action
+    assert FormAction.run is rasa_server.run_form
+    assert Agent._create_tracker_store(None, Domain.empty()).__class__.__name__ == "InMemoryTrackerStore"
 
 
 def test_the_graph_runs_as_under_dask(tmp_path: Any) -> None:
@@ -127,3 +146,100 @@ def test_slots_copy_as_copy_copy_did() -> None:
         ours.value = "changed"
         assert slot.value != "changed"
         assert ours.as_feature() is not None
+
+
+# When the action server cannot run an action: an apology, never silence, and nothing kept unvalidated.
+
+
+@pytest.fixture
+def domain() -> Domain:
+    return Domain.load(str(PROJECT_ROOT / "domain.yml"))
+
+
+@pytest.fixture
+def unreachable(monkeypatch: pytest.MonkeyPatch) -> EndpointConfig:
+    """The action server's endpoint, on a port nobody listens on; the wrappers installed for this test only."""
+    from rasa.core.actions.forms import FormAction
+
+    monkeypatch.setattr(rasa_server, "_original_remote_run", RemoteAction.run)
+    monkeypatch.setattr(rasa_server, "_original_form_run", FormAction.run)
+    monkeypatch.setattr(RemoteAction, "run", rasa_server.run_remote_action)
+    monkeypatch.setattr(FormAction, "run", rasa_server.run_form, raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+
+
+def _run(action: Any, tracker: DialogueStateTracker, domain: Domain) -> list[Any]:
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    return asyncio.run(action.run(CollectingOutputChannel(), nlg, tracker, domain))
+
+
+def test_an_action_the_action_server_cannot_run_gets_an_apology(domain: Domain, unreachable: EndpointConfig) -> None:
+    tracker = DialogueStateTracker.from_events("s", [UserUttered("低保咋申请")], domain.slots)
+    events = _run(RemoteAction("action_answer_policy", unreachable), tracker, domain)
+    assert [type(e).__name__ for e in events] == ["BotUttered"]
+    assert events[0].text == domain.responses["utter_action_failed"][0]["text"]
+
+
+def test_a_submit_that_cannot_run_keeps_the_answers_for_another_try(
+    domain: Domain, unreachable: EndpointConfig
+) -> None:
+    tracker = DialogueStateTracker.from_events("s", [UserUttered("提交")], domain.slots)
+    events = _run(RemoteAction("action_declare_submit", unreachable), tracker, domain)
+    assert events[0].text == domain.responses["utter_decl_failed"][0]["text"]
+    assert events[1:] == [SlotSet("decl_pending", True)]
+
+
+def test_a_form_answer_that_cannot_be_validated_is_not_kept(domain: Domain, unreachable: EndpointConfig) -> None:
+    from rasa.core.actions.forms import FormAction
+
+    with pytest.raises(RasaException):  # a validation alone is not answered: the form's wrapper does it
+        _run(RemoteAction("validate_declaration_form", unreachable), DialogueStateTracker("s", domain.slots), domain)
+    tracker = DialogueStateTracker.from_events(
+        "s",
+        [
+            ActionExecuted("declaration_form"),
+            ActiveLoop("declaration_form"),
+            SlotSet("requested_slot", "decl_id_number"),
+            UserUttered("110105194912310021"),
+            SlotSet("decl_id_number", "110105194912310021"),  # extracted, not yet validated
+        ],
+        domain.slots,
+    )
+    events = _run(FormAction("declaration_form", unreachable), tracker, domain)
+    assert events[0].text == domain.responses["utter_action_failed"][0]["text"]
+    assert events[1:] == [SlotSet("decl_id_number", None)]
+
+
+def test_a_rejected_answer_is_still_a_rejection(domain: Domain, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def rejecting(*_args: Any) -> list[Any]:
+        raise ActionExecutionRejection("validate_declaration_form")
+
+    monkeypatch.setattr(rasa_server, "_original_remote_run", rejecting)
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    tracker = DialogueStateTracker("s", domain.slots)
+    action = RemoteAction("action_declare_submit", None)
+    with pytest.raises(ActionExecutionRejection):
+        asyncio.run(rasa_server.run_remote_action(action, CollectingOutputChannel(), nlg, tracker, domain))
+
+
+def test_a_payload_that_does_not_parse_is_not_logged_with_its_text(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    from rasa.shared.core.training_data.story_reader import yaml_story_reader
+    from rasa.shared.nlu.training_data.message import Message
+
+    monkeypatch.setattr(yaml_story_reader, "structlogger", yaml_story_reader.structlogger)
+    secret = "11010519491231002X"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rasa_server.quiet_payload_parsing()
+        for text in (f"/greet{{not json {secret}", f"/{secret} 这是我的号", f'/greet{{"x": "{secret}"}} 多余'):
+            yaml_story_reader.YAMLStoryReader.unpack_regex_message(Message.build(text), None)
+    printed = capsys.readouterr()
+    assert secret not in printed.out + printed.err
+    assert not [w for w in caught if secret in str(w.message)]

@@ -1,0 +1,123 @@
+"""The REST channel (`/webhooks/rest/webhook`), with a clear reply when a store is down and no message text in logs.
+
+Rasa's own REST channel answers `200 []` when handling a message fails (the villager hears nothing) and logs the
+failure with the message text, which can hold a 身份证号. Here:
+
+- the tracker store or the lock store unreachable (the database restarting, Redis gone): `503` with a reply that
+  says nothing was recorded and to send the message again in a few minutes. Nothing of the conversation is lost:
+  the message was not processed, and the tracker still holds every earlier answer (see `no_fail_safe` below);
+- any other failure: `500` with an apology and the helpline's number to call;
+- the log line names the sender's hash and the exception's type, never the text.
+
+credentials.yml names this class; its `name()` is still "rest", so the URL is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from asyncio import CancelledError
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput as RasaRestInput
+from rasa.core.lock_store import LockError
+from rasa.utils.endpoints import bool_arg
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sqlalchemy.exc import DBAPIError
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE = "系统的数据库暂时连不上，您刚才这句话没有记下。\n您前面填好的内容都还在，请过几分钟把这句话再发一次。"
+FAILED = "抱歉，系统出了点问题，这句话没有处理成。请稍后再发一次；着急的话请打村委会或乡镇的电话。"
+
+
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [DBAPIError, LockError, ConnectionError, TimeoutError]
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        errors += [RedisConnectionError, RedisTimeoutError]
+    except ImportError:  # pragma: no cover - redis comes with rasa
+        pass
+    return tuple(errors)
+
+
+UNAVAILABLE_ERRORS = _unavailable_errors()
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """A store that cannot be reached now (it may come back), as opposed to a fault in the code."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UNAVAILABLE_ERRORS):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def sender_tag(sender_id: str) -> str:
+    return hashlib.sha256(sender_id.encode()).hexdigest()[:10]
+
+
+def failure_reply(sender_id: str, error: BaseException) -> tuple[int, list[dict[str, Any]]]:
+    """The status and the reply for a message whose handling failed."""
+    if is_unavailable(error):
+        logger.warning("message from %s not handled: a store is unavailable (%s)", sender_tag(sender_id),
+                       type(error).__name__)  # fmt: skip
+        return 503, [{"recipient_id": sender_id, "text": UNAVAILABLE}]
+    logger.error("message from %s not handled: %s", sender_tag(sender_id), type(error).__name__,
+                 exc_info=(type(error), error, error.__traceback__))  # fmt: skip
+    return 500, [{"recipient_id": sender_id, "text": FAILED}]
+
+
+class RestInput(RasaRestInput):
+    """Rasa's REST channel with the failure handling above."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> Any:
+            try:
+                body = request.json
+            except Exception:  # sanic raises its own error for a body that is not JSON
+                body = None
+            if not isinstance(body, dict) or not isinstance(body.get("sender", ""), str | int):
+                return response.json({"error": '请求体应是 JSON: {"sender": "…", "message": "…"}'}, status=400)
+            sender_id = await self._extract_sender(request)
+            text = self._extract_message(request)
+            input_channel = self._extract_input_channel(request)
+            metadata = self.get_metadata(request)
+            if bool_arg(request, "stream", default=False):
+                return response.stream(
+                    self.stream_response(on_new_message, text, sender_id, input_channel, metadata),
+                    content_type="text/event-stream",
+                )
+            collector = CollectingOutputChannel()
+            message = UserMessage(text, collector, sender_id, input_channel=input_channel, metadata=metadata)
+            try:
+                await on_new_message(message)
+            except CancelledError:
+                logger.warning("message from %s timed out", sender_tag(str(sender_id)))
+                return response.json([{"recipient_id": sender_id, "text": FAILED}], status=503)
+            except Exception as error:
+                status, reply = failure_reply(str(sender_id), error)
+                return response.json(reply, status=status)
+            return response.json(collector.messages)
+
+        return webhook
