@@ -1,7 +1,7 @@
 """The `helpline` command: database, demo data, imports, cadres, training and serving.
 
 Exit codes: 0 done; 1 refused (bad rows, a registration that conflicts); 2 bad usage or unreadable file;
-3 the environment failed (database unreachable, a server that did not start, training failed).
+3 the environment failed (database unreachable, the data key missing, a server that did not start, training failed).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions import runtime
+from actions import crypto, runtime
 from actions.db.models import CASE_STATUSES, HOUSEHOLD_STATUSES
 from actions.logs import configure_logging
 from actions.rendering import render
@@ -43,6 +43,67 @@ def _db_current(args: argparse.Namespace) -> int:
 
     rt = runtime.init()
     print(current_revision(rt.engine) or "(空数据库)")
+    return OK
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from actions.db.backup import BackupError, backup
+
+    settings = Settings.from_env()
+    try:
+        info = backup(settings.database_url, Path(args.path), force=args.force)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return REFUSED
+    except (sqlite3.Error, OSError) as exc:
+        print(f"备份失败:{type(exc).__name__}: {exc}", file=sys.stderr)
+        return ENVIRONMENT
+    print(f"已备份到 {info.path}({info.size // 1024} KB,迁移版本 {info.revision},{info.cases} 件申报,权限 0600)")
+    print(
+        "备份里的身份证号是加密的:恢复时要用同一个数据密钥(HELPLINE_DATA_KEY,或内置数据库旁的 var/data.key),"
+        "请把密钥和备份分开保管。"
+    )
+    return OK
+
+
+def _db_restore(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from actions.db.backup import BackupError, listening, restore, sqlite_path
+
+    settings = Settings.from_env()
+    try:
+        sqlite_path(settings.database_url)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return REFUSED
+    path = Path(args.path)
+    if not path.is_file():
+        print(f"找不到文件:{path}", file=sys.stderr)
+        return USAGE
+    busy = listening((settings.action_port, settings.rasa_port))
+    if busy and not args.force:
+        ports = "、".join(str(p) for p in busy)
+        print(
+            f"端口 {ports} 上有服务在运行:先停掉 helpline serve 和 Telegram 前端再恢复(或加 --force)。", file=sys.stderr
+        )
+        return REFUSED
+    try:
+        done = restore(settings.database_url, path)
+    except BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return REFUSED
+    except (sqlite3.Error, OSError) as exc:
+        print(f"恢复失败:{type(exc).__name__}: {exc}", file=sys.stderr)
+        return ENVIRONMENT
+    if done.safety_copy is not None:
+        print(f"恢复前的数据库已另存为 {done.safety_copy}")
+    print(f"已从 {path} 恢复:迁移版本 {done.info.revision},{done.info.cases} 件申报。")
+    if done.info.revision != done.head:
+        print("备份比程序旧:请运行 helpline db upgrade。")
+    print("请(重新)启动热线的服务;数据密钥要和备份时的一样。")
     return OK
 
 
@@ -221,6 +282,11 @@ def _audit(args: argparse.Namespace) -> int:
     return OK
 
 
+def _keygen(args: argparse.Namespace) -> int:
+    print(crypto.new_secret())
+    return OK
+
+
 def _train(args: argparse.Namespace) -> int:
     from actions.training import train
 
@@ -247,6 +313,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.console import chat
 
     settings = Settings.from_env()
+    crypto.load_secret(settings.database_url)  # a missing data key stops here, not in the action server's start-up
     config = Path(args.config)
     if args.no_train:
         model = model_path(config, Path(args.out))
@@ -308,6 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--revision", default="head")
     upgrade.set_defaults(handler=_db_upgrade)
     db.add_parser("current", help="显示当前迁移版本").set_defaults(handler=_db_current)
+    backup = db.add_parser("backup", help="备份内置的 SQLite 数据库(服务运行时也可以;PostgreSQL 用 pg_dump)")
+    backup.add_argument("path", help="备份文件,如 var/backup/helpline-2026-11-24.db(权限 0600)")
+    backup.add_argument("--force", action="store_true", help="覆盖已有的同名文件")
+    backup.set_defaults(handler=_db_backup)
+    restore = db.add_parser("restore", help="用备份替换内置的 SQLite 数据库(先另存一份当前的)")
+    restore.add_argument("path", help="helpline db backup 做的备份文件")
+    restore.add_argument("--force", action="store_true", help="服务看起来还在运行也恢复")
+    restore.set_defaults(handler=_db_restore)
 
     demo = sub.add_parser("demo", help="演示数据").add_subparsers(dest="demo_command", required=True)
     demo.add_parser("load", help="载入虚构的演示农户和干部").set_defaults(handler=_demo_load)
@@ -361,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--since", required=True, help="从这个时间起(UTC),如 2026-11-23")
     aud.set_defaults(handler=_audit)
 
+    keygen = sub.add_parser("keygen", help="生成一个新的 HELPLINE_DATA_KEY(加密库里身份证号的密钥;妥善另存一份)")
+    keygen.set_defaults(handler=_keygen)
+
     for name, helptext in (("train", "需要时训练模型"), ("serve", "启动动作服务器和 Rasa 服务器")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--config", default=str(PROJECT_ROOT / "config.yml"))
@@ -390,6 +468,16 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(os.environ.get("LOG_LEVEL", "WARNING").upper())
     try:
         return int(args.handler(args))
+    except crypto.DataKeyError as exc:
+        print(
+            "数据密钥 HELPLINE_DATA_KEY 缺失或不能用,没有启动:"
+            f"用 helpline keygen 生成一个,放进服务的环境变量并另存一份。\n{exc}",
+            file=sys.stderr,
+        )
+        return ENVIRONMENT
+    except crypto.DecryptionError as exc:
+        print(f"库里的身份证号解不开:HELPLINE_DATA_KEY 不是加密它们的密钥。({exc})", file=sys.stderr)
+        return ENVIRONMENT
     except SQLAlchemyError as exc:
         print(f"数据库出错:{type(exc).__name__}。检查 DATABASE_URL,并先运行 helpline db upgrade", file=sys.stderr)
         return ENVIRONMENT

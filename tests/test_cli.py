@@ -6,7 +6,8 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
-from actions.cli import main
+from actions import crypto
+from actions.cli import build_parser, main
 from actions.db.migrate import MIGRATIONS_DIR
 from actions.db.models import Cadre, Notification, Person
 from actions.db.session import make_engine, make_sessionmaker
@@ -320,3 +321,43 @@ def test_cases_export_and_audit(migrated: str, tmp_path: Path, capsys: pytest.Ca
     listed = capsys.readouterr().out
     assert "case.move" in listed and "export" in listed and case.case_no in listed and id_number not in listed
     assert main(["audit", "--since", "yesterday"]) == 2
+
+
+def test_keygen_prints_a_fresh_usable_data_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen"]) == 0
+    first = capsys.readouterr().out.strip()
+    assert main(["keygen"]) == 0
+    second = capsys.readouterr().out.strip()
+
+    assert first != second
+    assert len(crypto.decode_secret(first)) >= crypto.MIN_SECRET_BYTES
+    assert "生成一个新的 HELPLINE_DATA_KEY" in build_parser().format_help()
+
+
+def test_a_server_database_without_a_data_key_does_not_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://helpline@127.0.0.1:9/helpline")
+    monkeypatch.delenv("HELPLINE_DATA_KEY")
+
+    assert main(["db", "upgrade"]) == 3
+
+    err = capsys.readouterr().err
+    assert "数据密钥" in err and "helpline keygen" in err
+    assert "HELPLINE_DATA_KEY is not" in err  # the DataKeyError, in English too
+
+
+def test_another_data_key_stops_before_anything_is_written(
+    migrated: str, household_files: HouseholdFiles, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With another key every lookup by hash would miss and an import would add everyone a second time."""
+    path = household_files.csv([household_files.row(户编号="T-0001"), household_files.row(户编号="T-0002")])
+    assert main(["import", "households", str(path)]) == 0
+    monkeypatch.setenv("HELPLINE_DATA_KEY", crypto.new_secret())
+    crypto.configure(None)
+    capsys.readouterr()
+
+    assert main(["import", "households", str(path)]) == 3
+
+    assert "HELPLINE_DATA_KEY 不是加密它们的密钥" in capsys.readouterr().err
+    assert row_count(migrated, Person) == 2
