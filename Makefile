@@ -58,8 +58,11 @@ lint: install ## ruff lint and format check
 typecheck: install ## mypy on our packages
 	$(BIN)/mypy
 
-test: install validate lint typecheck ## data validation, lint, type check, unit and integration tests, NLU evaluation
+test: install validate lint typecheck ## lint, types, unit tests, integration on SQLite and on PostgreSQL+Redis, faults, log scan, NLU
+	rm -rf var/test/logs
 	$(BIN)/python -m pytest
+	HELPLINE_TEST_BACKEND=postgres $(BIN)/python -m pytest -m servers tests/integration
+	$(BIN)/python scripts/scan_logs.py var/test/logs
 	$(MAKE) --no-print-directory eval-nlu
 
 eval-nlu: install ## NLU: 5-fold CV, held-out split, entities, baseline (var/eval-nlu/report.md); gated by NLU_MIN_MACRO_F1

@@ -1,4 +1,12 @@
-"""The production model, and both servers running on free ports against a fresh database."""
+"""The production model, and both servers running on free ports against a fresh database.
+
+HELPLINE_TEST_BACKEND chooses the stores the servers run on:
+- `sqlite` (the default): the embedded default, one worker each, conversations in memory;
+- `postgres`: production mode, on private PostgreSQL and Redis servers (tests/servers.py): the case database and
+  Rasa's tracker store in PostgreSQL, the lock store in Redis, two Rasa workers and two action-server workers.
+
+The servers' logs go to var/test/logs/<backend>/, which `make test` scans for personal data afterwards.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +17,34 @@ from pathlib import Path
 
 import pytest
 
+from actions import crypto
 from actions.db.migrate import upgrade
 from actions.db.session import make_engine, make_sessionmaker
 from actions.launcher import running_servers
 from actions.services.demo import load_demo
 from actions.settings import PROJECT_ROOT
 from actions.training import train
+from tests.servers import PostgresServer, RedisServer
 
 TEST_DIR = PROJECT_ROOT / "var" / "test"
+BACKEND = os.environ.get("HELPLINE_TEST_BACKEND", "sqlite")
+# The servers' data key (HELPLINE_DATA_KEY): a fixed test value, never a real one.
+SERVER_DATA_KEY = "dGVzdC1vbmx5LWtleS1mb3ItdGhlLWludGVncmF0aW9uLXN1aXRl"
+
+
+@pytest.fixture(autouse=True)
+def data_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Tests here read the servers' database: they decrypt with the servers' key (overrides tests/conftest.py)."""
+    monkeypatch.setenv("HELPLINE_DATA_KEY", SERVER_DATA_KEY)
+    crypto.configure(None)
+    yield SERVER_DATA_KEY
+    crypto.configure(None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "rasa_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.servers)
 
 
 def free_port() -> int:
@@ -38,13 +66,58 @@ def test_model(test_config: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'helpline.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    load_demo(make_sessionmaker(engine))
-    engine.dispose()
-    return url
+def postgres() -> Iterator[PostgresServer | None]:
+    if BACKEND != "postgres":
+        yield None
+        return
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer | None]:
+    if BACKEND != "postgres":
+        yield None
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def server_db(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None) -> Iterator[str]:
+    if postgres is None:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'helpline.db'}"
+    else:
+        url = postgres.create_database("helpline")
+    previous = crypto.current()
+    crypto.configure(crypto.DataCipher(crypto.decode_secret(SERVER_DATA_KEY)))
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        load_demo(make_sessionmaker(engine))
+        engine.dispose()
+        yield url
+    finally:
+        crypto.configure(previous)
+
+
+@pytest.fixture(scope="session")
+def server_env(server_db: str, postgres: PostgresServer | None, redis_server: RedisServer | None) -> dict[str, str]:
+    """The environment both servers run with."""
+    env = dict(os.environ)
+    env.update(DATABASE_URL=server_db, RASA_TELEMETRY_ENABLED="false", HELPLINE_DATA_KEY=SERVER_DATA_KEY)
+    if postgres is not None and redis_server is not None:
+        env.update(
+            TRACKER_STORE_URL=postgres.create_database("tracker"),
+            LOCK_STORE_URL=redis_server.url(),
+            RASA_WORKERS="2",
+            ACTION_WORKERS="2",
+        )
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -59,20 +132,13 @@ def action_url(action_port: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def rasa_url(
-    test_model: Path, server_db: str, action_port: int, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def rasa_url(test_model: Path, server_env: dict[str, str], action_port: int) -> Iterator[str]:
     rasa_port = free_port()
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=server_db,
-        RASA_TELEMETRY_ENABLED="false",
-    )
     with running_servers(
         test_model,
         rasa_port=rasa_port,
         action_port=action_port,
-        env=env,
-        log_dir=tmp_path_factory.mktemp("logs"),
+        env=server_env,
+        log_dir=TEST_DIR / "logs" / BACKEND,
     ) as url:
         yield url
