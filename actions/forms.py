@@ -22,6 +22,11 @@ NAME_PREFIX = re.compile(
 )
 NAME_PATTERN = re.compile(r"[\u4e00-\u9fff]{2,5}|[\u4e00-\u9fff]{1,10}(?:[·•][\u4e00-\u9fff]{1,10})+")
 NOT_NAME_CHARS = re.compile(r"[吗呢啥咋么怎谁哪吧啊呀嘛呗的了]")
+# The forms' own button words and answers to a yes/no question: a stale tap or a reply to the wrong question.
+NOT_NAMES = frozenset(
+    {"提交", "确认", "确定", "修改", "取消", "说不准", "不知道", "不清楚", "再提交", "再提交一次", "找工作人员"}
+    | {"是的", "不是", "没问题", "可以", "好的", "对的", "不报了", "不办了"}
+)
 QUESTION_INTENTS = frozenset(
     {
         "ask_policy",
@@ -77,7 +82,7 @@ def split_details(text: str) -> tuple[str, str | None, str | None]:
 def clean_name(text: str) -> str | None:
     """The name in "我叫王志强。" or "王志强", or None when the text does not read as a person's name."""
     name = re.sub(r"[\s。.,,!!~]+", "", NAME_PREFIX.sub("", text.strip()))
-    if not NAME_PATTERN.fullmatch(name):
+    if not NAME_PATTERN.fullmatch(name) or name in NOT_NAMES:
         return None
     if "·" not in name and "•" not in name and NOT_NAME_CHARS.search(name[1:]):
         return None
