@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -62,6 +63,45 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
+BAD_REQUEST = '请求体应是 JSON: {"sender": "…", "message": "…", "metadata": {…}(可省)}'
+# What a message may not carry into the bot: lone surrogates (valid JSON escapes, not text), control characters
+# other than tab and newline, and the bidirectional overrides and marks that make a summary read other than it is.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+PAYLOAD_MAX_DEPTH = 32  # the bot's own buttons nest 2 deep; Rasa's payload parser recurses without a limit
+
+
+def well_formed(body: Any) -> bool:
+    """A JSON object with a sender (text or number), a message (text) and, if any, metadata (an object)."""
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("sender"), str | int)
+        and not isinstance(body.get("sender"), bool)
+        and isinstance(body.get("message"), str)
+        and isinstance(body.get("metadata") or {}, dict)
+    )
+
+
+def clean_text(text: str) -> str:
+    """The message as the bot should read it (the reasons above); a payload nested deeper than any button's is
+    read as plain text, without its slash (the NLU's normaliser would turn a full-width one back)."""
+    text = _INVISIBLE.sub("", _SURROGATES.sub("\ufffd", text.replace("\r\n", "\n")))
+    if text.lstrip().startswith("/") and _depth(text) > PAYLOAD_MAX_DEPTH:
+        text = text.lstrip()[1:]
+    return text
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def sender_tag(sender_id: str) -> str:
     return hashlib.sha256(sender_id.encode()).hexdigest()[:10]
 
@@ -97,10 +137,10 @@ class RestInput(RasaRestInput):
                 body = request.json
             except Exception:  # sanic raises its own error for a body that is not JSON
                 body = None
-            if not isinstance(body, dict) or not isinstance(body.get("sender", ""), str | int):
-                return response.json({"error": '请求体应是 JSON: {"sender": "…", "message": "…"}'}, status=400)
+            if not well_formed(body):
+                return response.json({"error": BAD_REQUEST}, status=400)
             sender_id = await self._extract_sender(request)
-            text = self._extract_message(request)
+            text = clean_text(str(body["message"]))
             input_channel = self._extract_input_channel(request)
             metadata = self.get_metadata(request)
             if bool_arg(request, "stream", default=False):

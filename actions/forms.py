@@ -9,9 +9,12 @@ from typing import Any, ClassVar
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import runtime
 from actions.common import read_db, utter_template
 from actions.services.idcard import normalize_phone, validate_id_number
 from actions.services.insurance import Lookup, Standing, is_cancel, look_up
+from actions.services.knowledge import normalize
+from actions.services.triage import CAUSES
 
 EDIT_WORDS = re.compile(r"修改|改|写错|错了|不对|有误|重填|重新填|重输|重新输")
 YES_WORDS = re.compile(
@@ -25,7 +28,8 @@ NOT_NAME_CHARS = re.compile(r"[吗呢啥咋么怎谁哪吧啊呀嘛呗的了]")
 # The forms' own button words and answers to a yes/no question: a stale tap or a reply to the wrong question.
 NOT_NAMES = frozenset(
     {"提交", "确认", "确定", "修改", "取消", "说不准", "不知道", "不清楚", "再提交", "再提交一次", "找工作人员"}
-    | {"是的", "不是", "没问题", "可以", "好的", "对的", "不报了", "不办了"}
+    | {"是的", "不是", "没问题", "可以", "好的", "对的", "不报了", "不办了", "你好", "您好", "谢谢", "多谢"}
+    | set(CAUSES)  # the declaration's cause buttons
 )
 QUESTION_INTENTS = frozenset(
     {
@@ -185,7 +189,7 @@ class PersonFormValidation(FormValidationAction, ABC):
             return {self.NAME: None, **stop}
         rest, id_number, phone = split_details(str(value))
         name = clean_name(rest)
-        if name is None:
+        if name is None or normalize(name) in runtime.get().knowledge.aliases:  # 低保 is not a name
             self.refuse(dispatcher, tracker, self.NAME, "name")
             return {self.NAME: None}
         result: dict[str, Any] = {self.NAME: name}

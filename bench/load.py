@@ -484,17 +484,24 @@ def tuned_servers(model: Path, database_url: str, log_dir: Path) -> Iterator[str
 
 
 STOCK_ENDPOINTS = "action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n"
+STOCK_CREDENTIALS = "rest:\n"  # Rasa's own REST channel (ours, actions/channels.py, checks and cleans requests)
 
 
 def stock_commands(
-    model: str, rasa_port: str, action_port: str, rasa: str, endpoints: str = "stock-endpoints.yml"
+    model: str,
+    rasa_port: str,
+    action_port: str,
+    rasa: str,
+    endpoints: str = "stock-endpoints.yml",
+    credentials: str = "stock-credentials.yml",
 ) -> dict[str, list[str]]:
     """The stock setup: Rasa's own console script `rasa` with its defaults, nothing of ours in between. Its
-    endpoints file names only the action server (ours also enables the selective domain)."""
+    endpoints file names only the action server (ours also enables the selective domain and names the stores);
+    its credentials file Rasa's own REST channel."""
     return {
         "actions": [rasa, "run", "actions", "--actions", "actions", "--port", action_port],
         "rasa": [rasa, "run", "--model", model, "--port", rasa_port,
-                 "--credentials", "credentials.yml", "--endpoints", endpoints],
+                 "--credentials", credentials, "--endpoints", endpoints],
     }  # fmt: skip
 
 
@@ -514,10 +521,15 @@ def stock_servers(model: Path, database_url: str, log_dir: Path, startup_timeout
     (log_dir / "stock").mkdir(parents=True, exist_ok=True)
     endpoints = log_dir / "stock" / "endpoints.yml"
     endpoints.write_text(STOCK_ENDPOINTS, encoding="utf-8")
+    credentials = log_dir / "stock" / "credentials.yml"
+    credentials.write_text(STOCK_CREDENTIALS, encoding="utf-8")
     processes: list[subprocess.Popen[bytes]] = []
     try:
         rasa_script = str(Path(sys.executable).parent / "rasa")
-        commands = stock_commands(str(model), str(rasa_port), str(action_port), rasa_script, str(endpoints.resolve()))
+        commands = stock_commands(
+            str(model), str(rasa_port), str(action_port), rasa_script, str(endpoints.resolve()),
+            str(credentials.resolve()),
+        )  # fmt: skip
         for name, command in commands.items():
             with (log_dir / "stock" / f"{name}.log").open("ab") as log:
                 processes.append(

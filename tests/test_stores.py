@@ -166,3 +166,43 @@ def test_an_unreachable_store_gets_a_clear_reply_and_no_text_in_the_log(caplog: 
         status, reply = channels.failure_reply("villager-1", KeyError("a bug"))
     assert status == 500 and reply[0]["text"] == channels.FAILED
     assert "villager-1" not in caplog.text and "SELECT" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("低保咋申请", "低保咋申请"),
+        ("a\ud800b", "a\ufffdb"),  # a lone surrogate: valid JSON, not text
+        ("住址:东峪\u202e村\x1a\x00", "住址:东峪村"),  # a bidi override and control characters
+        ("第一行\r\n第二行\t完", "第一行\n第二行\t完"),
+        ("👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧"),  # emoji sequences keep their joiners
+        ('/choose{"x": [[1]]}', '/choose{"x": [[1]]}'),  # a button's payload stays a payload
+    ],
+)
+def test_message_text_is_cleaned(raw: str, clean: str) -> None:
+    assert channels.clean_text(raw) == clean
+
+
+def test_a_payload_nested_deeper_than_any_button_is_read_as_text() -> None:
+    deep = '/greet{"a": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert channels.clean_text(deep) == deep[1:]
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        ({"sender": "x", "message": "你好"}, True),
+        ({"sender": 42, "message": "你好", "metadata": {"channel": "telegram"}}, True),
+        ({"sender": "x", "message": "你好", "metadata": None}, True),
+        ({"sender": "x", "message": 123}, False),
+        ({"sender": "x", "message": None}, False),
+        ({"sender": "x"}, False),
+        ({"sender": ["x"], "message": "你好"}, False),
+        ({"sender": True, "message": "你好"}, False),
+        ({"message": "你好"}, False),
+        ({"sender": "x", "message": "你好", "metadata": "x"}, False),
+        ([], False),
+    ],
+)
+def test_only_well_formed_requests_reach_rasa(body: object, ok: bool) -> None:
+    assert channels.well_formed(body) is ok

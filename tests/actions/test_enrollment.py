@@ -146,7 +146,22 @@ async def test_numbers_with_words_around_them_are_found(people: runtime.Runtime,
     }
 
 
-@pytest.mark.parametrize("text", ["啥意思啊", "a", "12345", "齐惠保到底多少钱啊 你先告诉俺", "提交", "确认", "说不准"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "啥意思啊",
+        "a",
+        "12345",
+        "齐惠保到底多少钱啊 你先告诉俺",
+        "提交",
+        "确认",
+        "说不准",
+        "其他",
+        "因病",
+        "你好",
+        "低保",
+    ],
+)
 async def test_what_is_not_a_name_is_asked_again(people: runtime.Runtime, domain: dict, text: str) -> None:
     slots, messages = await validate(form_tracker(text, "enroll_name"), domain)
     assert slots == {"enroll_name": None}
