@@ -511,3 +511,24 @@ def test_0007_stops_at_a_value_encrypted_with_another_key(database_url: str) -> 
         assert raw_id_numbers(engine)["persons"] == [(POOR[1], None), (ORDINARY[1], None)]
     finally:
         engine.dispose()
+
+
+def test_the_helpline_db_upgrade_command_migrates_either_backend(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from actions import runtime
+    from actions.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    try:
+        assert main(["db", "upgrade"]) == 0
+        assert main(["db", "upgrade"]) == 0  # again: nothing to do
+    finally:
+        runtime.reset()
+    engine = make_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision(engine)
+        assert tables(engine) == set(Base.metadata.tables)
+    finally:
+        engine.dispose()
+    assert make_url(database_url).get_backend_name() in capsys.readouterr().out

@@ -3,7 +3,7 @@
 200 senders hold their own conversations (tests/fuzz/generator.py): hostile messages of twelve categories, Rasa
 payloads aimed at slots and roles, and declarations and enrollments filled in with hostile messages between the
 answers. The run happens once per module (the `fuzz` fixture); each test then checks one property of it, so a
-failure names what broke. The figures are printed (`pytest -s`) and written to var/test/fuzz-report.json.
+failure names what broke. The figures are printed (`pytest -s`) and written to var/test/fuzz-report-<backend>.json.
 
 FUZZ_SEED, FUZZ_MESSAGES and FUZZ_SENDERS change the run (a finding is replayed with its seed);
 scripts/fuzz_rest.py runs the same fuzz against a bot that is already running.
@@ -45,7 +45,7 @@ from tests.fuzz.generator import (
     said_by,
     summarize,
 )
-from tests.integration.conftest import SERVER_DATA_KEY, TEST_DIR
+from tests.integration.conftest import BACKEND, SERVER_DATA_KEY, TEST_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ CONCURRENCY = 16
 # The run alone: 10,000 messages take about 5 minutes at the 30-40 msg/s of an idle machine, and 8 at the 20 msg/s
 # measured with another engineer's test suite running beside it; the deadline is for a hung server, not a slow one.
 DEADLINE_S = 600.0
-REPORT = TEST_DIR / "fuzz-report.json"
+REPORT = TEST_DIR / f"fuzz-report-{BACKEND}.json"  # one per backend: make test runs the fuzz on both
 PREFIX = f"fuzz-{SEED}-"
 REFUSAL = "只对登记过的干部开放"  # actions/templates/cadre_refused.j2
 CADRE = "demo-cadre-taihe"  # the demo cadre of 淄博市/淄川区/太河镇, where the fuzz's declarations live
