@@ -65,9 +65,10 @@ def is_unavailable(error: BaseException) -> bool:
 
 BAD_REQUEST = '请求体应是 JSON: {"sender": "…", "message": "…", "metadata": {…}(可省)}'
 # What a message may not carry into the bot: lone surrogates (valid JSON escapes, not text), control characters
-# other than tab and newline, and the bidirectional overrides and marks that make a summary read other than it is.
+# other than tab and newline, zero-width spaces, and the bidirectional overrides and marks that make a summary read
+# other than it is. (The zero-width joiner stays: emoji sequences need it.)
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2060\u202a-\u202e\u2066-\u2069\ufeff]")
 PAYLOAD_MAX_DEPTH = 32  # the bot's own buttons nest 2 deep; Rasa's payload parser recurses without a limit
 
 

@@ -173,7 +173,7 @@ def test_an_unreachable_store_gets_a_clear_reply_and_no_text_in_the_log(caplog: 
     [
         ("低保咋申请", "低保咋申请"),
         ("a\ud800b", "a\ufffdb"),  # a lone surrogate: valid JSON, not text
-        ("住址:东峪\u202e村\x1a\x00", "住址:东峪村"),  # a bidi override and control characters
+        ("住址:东峪\u202e村\x1a\x00\u200b", "住址:东峪村"),  # a bidi override, control characters, a zero-width space
         ("第一行\r\n第二行\t完", "第一行\n第二行\t完"),
         ("👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧"),  # emoji sequences keep their joiners
         ('/choose{"x": [[1]]}', '/choose{"x": [[1]]}'),  # a button's payload stays a payload
