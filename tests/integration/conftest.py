@@ -87,12 +87,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def server_db(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None) -> Iterator[str]:
+def fresh_database(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None, name: str) -> str:
+    """A migrated case database with the demo data, encrypted with the servers' key."""
     if postgres is None:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'helpline.db'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'helpline.db'}"
     else:
-        url = postgres.create_database("helpline")
+        url = postgres.create_database(name)
     previous = crypto.current()
     crypto.configure(crypto.DataCipher(crypto.decode_secret(SERVER_DATA_KEY)))
     try:
@@ -100,24 +100,36 @@ def server_db(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
         upgrade(engine)
         load_demo(make_sessionmaker(engine))
         engine.dispose()
-        yield url
     finally:
         crypto.configure(previous)
+    return url
 
 
-@pytest.fixture(scope="session")
-def server_env(server_db: str, postgres: PostgresServer | None, redis_server: RedisServer | None) -> dict[str, str]:
-    """The environment both servers run with."""
+def environment_for(
+    database: str, postgres: PostgresServer | None, redis_server: RedisServer | None, name: str
+) -> dict[str, str]:
+    """The environment both servers run with: production mode on the postgres backend."""
     env = dict(os.environ)
-    env.update(DATABASE_URL=server_db, RASA_TELEMETRY_ENABLED="false", HELPLINE_DATA_KEY=SERVER_DATA_KEY)
+    env.update(DATABASE_URL=database, RASA_TELEMETRY_ENABLED="false", HELPLINE_DATA_KEY=SERVER_DATA_KEY)
     if postgres is not None and redis_server is not None:
         env.update(
-            TRACKER_STORE_URL=postgres.create_database("tracker"),
+            TRACKER_STORE_URL=postgres.create_database(f"{name}_tracker"),
             LOCK_STORE_URL=redis_server.url(),
+            LOCK_STORE_PREFIX=name,
             RASA_WORKERS="2",
             ACTION_WORKERS="2",
         )
     return env
+
+
+@pytest.fixture(scope="session")
+def server_db(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None) -> str:
+    return fresh_database(tmp_path_factory, postgres, "helpline")
+
+
+@pytest.fixture(scope="session")
+def server_env(server_db: str, postgres: PostgresServer | None, redis_server: RedisServer | None) -> dict[str, str]:
+    return environment_for(server_db, postgres, redis_server, "helpline")
 
 
 @pytest.fixture(scope="session")

@@ -17,13 +17,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from actions import crypto
-from actions.launcher import post_message
+from actions.launcher import post_message, running_servers
 from tests.fuzz.generator import (
     CASE_DONE,
     CASE_NO,
@@ -45,7 +46,15 @@ from tests.fuzz.generator import (
     said_by,
     summarize,
 )
-from tests.integration.conftest import BACKEND, SERVER_DATA_KEY, TEST_DIR
+from tests.integration.conftest import (
+    BACKEND,
+    SERVER_DATA_KEY,
+    TEST_DIR,
+    environment_for,
+    free_port,
+    fresh_database,
+)
+from tests.servers import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -155,6 +164,39 @@ async def after_the_run(rasa_url: str, action_url: str, convs: list[Conversation
         "refused": len(refused),
         "not_refused": sorted(not_refused),
     }
+
+
+# The fuzz leaves dozens of cases and enrollments behind: it runs against servers and a database of its own, so that
+# the other integration tests' counts and pages stay theirs.
+
+
+@pytest.fixture(scope="module")
+def server_db(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None) -> str:
+    return fresh_database(tmp_path_factory, postgres, "fuzz")
+
+
+@pytest.fixture(scope="module")
+def action_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def action_url(action_port: int) -> str:
+    return f"http://localhost:{action_port}"
+
+
+@pytest.fixture(scope="module")
+def rasa_url(
+    test_model: Path,
+    server_db: str,
+    postgres: PostgresServer | None,
+    redis_server: RedisServer | None,
+    action_port: int,
+) -> Iterator[str]:
+    env = environment_for(server_db, postgres, redis_server, "fuzz")
+    log_dir = TEST_DIR / "logs" / f"{BACKEND}-fuzz"
+    with running_servers(test_model, rasa_port=free_port(), action_port=action_port, env=env, log_dir=log_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
