@@ -61,7 +61,7 @@ typecheck: install ## mypy on our packages
 test: install validate lint typecheck ## lint, types, unit tests, integration on SQLite and on PostgreSQL+Redis, faults, log scan, NLU
 	rm -rf var/test/logs
 	$(BIN)/python -m pytest
-	HELPLINE_TEST_BACKEND=postgres FUZZ_MESSAGES=2000 FUZZ_SEED=20261125 $(BIN)/python -m pytest -m servers tests/integration
+	HELPLINE_TEST_BACKEND=postgres FUZZ_MESSAGES=2000 FUZZ_SENDERS=40 FUZZ_SEED=20261125 $(BIN)/python -m pytest -m servers tests/integration
 	$(BIN)/python scripts/scan_logs.py var/test/logs
 	$(MAKE) --no-print-directory eval-nlu
 
