@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -112,10 +111,6 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
                     )
                 )
             session.commit()
-
-    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
-        stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False).count()
-        return iter(list(tracker.events)[stored:])
 
 
 class TrackerStoreFromEnv:
